@@ -1,0 +1,216 @@
+"""The LLaDA mask predictor as a transformers PreTrainedModel.
+
+A LLaMA-style Transformer without the causal mask: every position attends to every position, and the
+network does not see the diffusion time. Parameter names match the official checkpoints
+(model.transformer.wte, model.transformer.blocks.{i}.q_proj, ..., model.transformer.ff_out), so
+GSAI-ML/LLaDA-8B-Base/Instruct and LLaDA 1.5 load with no missing or unexpected keys and without remote
+code. Importing this module registers LLaDAModelLM with AutoModel, AutoModelForCausalLM and
+AutoModelForMaskedLM.
+
+`load_model_and_tokenizer` at the bottom is the one loader every script of the project uses.
+"""
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
+                          PreTrainedModel)
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+try:  # a package (trust_remote_code copies both files next to each other)
+    from .configuration_llada import LLaDAConfig
+except ImportError:  # the flat repository layout
+    from configuration_llada import LLaDAConfig
+
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "llada-tiny-instruct")
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size, eps, affine):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(size)) if affine else None
+
+    def forward(self, x):
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        out = x32.to(x.dtype)
+        return out * self.weight if self.weight is not None else out
+
+
+def rotary_cos_sin(position_ids, head_dim, theta, dtype):
+    """cos/sin tables (b, 1, L, head_dim) for the rotate-half RoPE layout, built in float32."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32)
+                                / head_dim))
+    angles = position_ids.float()[..., None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)[:, None]
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x, cos, sin):
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+class LLaDABlock(nn.Module):
+    """Pre-norm block: h = x + attn_out(attn(attn_norm(x))); out = h + ff_out(silu(ff_proj(n)) * up_proj(n))."""
+
+    def __init__(self, config: LLaDAConfig):
+        super().__init__()
+        d, hd = config.d_model, config.head_dim
+        self.config = config
+        self.n_heads, self.n_kv_heads, self.head_dim = config.n_heads, config.n_kv_heads, hd
+        self.attn_norm = RMSNorm(d, config.rms_norm_eps, config.layer_norm_with_affine)
+        self.ff_norm = RMSNorm(d, config.rms_norm_eps, config.layer_norm_with_affine)
+        self.q_proj = nn.Linear(d, config.n_heads * hd, bias=False)
+        self.k_proj = nn.Linear(d, config.n_kv_heads * hd, bias=False)
+        self.v_proj = nn.Linear(d, config.n_kv_heads * hd, bias=False)
+        self.attn_out = nn.Linear(d, d, bias=False)
+        self.ff_proj = nn.Linear(d, config.mlp_hidden_size, bias=False)
+        self.up_proj = nn.Linear(d, config.mlp_hidden_size, bias=False)
+        self.ff_out = nn.Linear(config.mlp_hidden_size, d, bias=False)
+
+    def attention(self, x, cos, sin, attn_mask):
+        b, length, _ = x.shape
+        q = self.q_proj(x).view(b, length, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        if self.config.rope_full_precision:
+            q, k = apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
+        else:
+            q, k = apply_rotary(q, cos.to(q.dtype), sin.to(q.dtype)), apply_rotary(k, cos.to(k.dtype), sin.to(k.dtype))
+        if self.n_kv_heads != self.n_heads:
+            repeats = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(repeats, dim=1), v.repeat_interleave(repeats, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.attn_out(out.transpose(1, 2).reshape(b, length, -1))
+
+    def forward(self, x, cos, sin, attn_mask):
+        h = x + self.attention(self.attn_norm(x), cos, sin, attn_mask)
+        n = self.ff_norm(h)
+        return h + self.ff_out(F.silu(self.ff_proj(n)) * self.up_proj(n))
+
+
+class LLaDAModel(nn.Module):
+    """Holds `transformer` (wte, blocks, ln_f, ff_out), the module tree of the official checkpoints."""
+
+    def __init__(self, config: LLaDAConfig):
+        super().__init__()
+        self.config = config
+        modules = dict(
+            wte=nn.Embedding(config.embedding_size, config.d_model),
+            blocks=nn.ModuleList(LLaDABlock(config) for _ in range(config.n_layers)),
+            ln_f=RMSNorm(config.d_model, config.rms_norm_eps, config.layer_norm_with_affine),
+        )
+        if not config.weight_tying:
+            modules["ff_out"] = nn.Linear(config.d_model, config.embedding_size, bias=False)
+        self.transformer = nn.ModuleDict(modules)
+
+    def attention_bias(self, attention_mask, length, device):
+        """Boolean (b, 1, L, L) mask of allowed query->key pairs, or None when everything is allowed."""
+        allowed = None
+        if attention_mask is not None:
+            allowed = attention_mask.bool()[:, None, None, :]
+        if self.config.causal:
+            causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None, None]
+            allowed = causal if allowed is None else allowed & causal
+        return allowed
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        b, length = input_ids.shape
+        if position_ids is None:
+            position_ids = torch.arange(length, device=input_ids.device).expand(b, length)
+        x = self.transformer.wte(input_ids)
+        cos, sin = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta, torch.float32)
+        attn_mask = self.attention_bias(attention_mask, length, input_ids.device)
+        for block in self.transformer.blocks:
+            x = block(x, cos, sin, attn_mask)
+        x = self.transformer.ln_f(x)
+        if self.config.weight_tying:
+            return F.linear(x, self.transformer.wte.weight)
+        return self.transformer.ff_out(x)
+
+
+class LLaDAModelLM(PreTrainedModel):
+    """The mask predictor: `model(input_ids, attention_mask)` returns logits (b, L, embedding_size) for every
+    position. `attention_mask` (b, L) with 0 at padding keeps padded keys out of every query's attention."""
+
+    config_class = LLaDAConfig
+    base_model_prefix = "model"
+    _no_split_modules = ["LLaDABlock"]
+    supports_gradient_checkpointing = False
+    _supports_sdpa = True
+
+    def __init__(self, config: LLaDAConfig):
+        super().__init__(config)
+        self.model = LLaDAModel(config)
+        self.post_init()
+
+    def _init_weights(self, module):
+        std = self.config.init_std
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, RMSNorm) and module.weight is not None:
+            nn.init.ones_(module.weight)
+
+    def get_input_embeddings(self):
+        return self.model.transformer.wte
+
+    def set_input_embeddings(self, value):
+        self.model.transformer.wte = value
+
+    def get_output_embeddings(self):
+        return None if self.config.weight_tying else self.model.transformer.ff_out
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, labels=None, return_dict=None, **kwargs):
+        logits = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        loss = None
+        if labels is not None:  # plain token-level cross entropy; the diffusion objectives live in train.py
+            loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+        return CausalLMOutputWithPast(loss=loss, logits=logits)
+
+
+for _auto_class in (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM):
+    _auto_class.register(LLaDAConfig, LLaDAModelLM, exist_ok=True)
+
+
+def default_device():
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def patch_tokenizer(tokenizer, config):
+    """Make official LLaDA tokenizers usable as they are by the scripts: declare the mask token from the
+    config's mask_token_id (the official tokenizer does not) and give the pad token a value (EOS)."""
+    mask_id = getattr(config, "mask_token_id", None)
+    if tokenizer.mask_token_id is None and mask_id is not None:
+        tokenizer.mask_token = tokenizer.convert_ids_to_tokens(mask_id)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None):
+    """Load a LLaDA checkpoint (hub id or local path; default: the bundled tiny model) for inference.
+
+    device: 'cuda', 'mps' or 'cpu' (default: the first available). dtype: torch dtype or its name
+    (default: bfloat16 on a GPU, float32 on the CPU). Returns (model in eval mode, tokenizer).
+    """
+    path = model_name_or_path or DEFAULT_MODEL
+    if path == DEFAULT_MODEL and not os.path.isdir(path):
+        raise FileNotFoundError(f"the bundled model is missing at {path}; pass --model with a LLaDA checkpoint")
+    device = device or default_device()
+    if isinstance(dtype, str):
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype must be float32, bfloat16 or float16 (got {dtype!r})")
+        dtype = getattr(torch, dtype)
+    dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
+    model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
+    tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(path), model.config)
+    return model, tokenizer

@@ -1,0 +1,192 @@
+"""generate() against a straightforward re-statement of the reference algorithm (REFERENCE.md section 2)."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import EOS_ID, EOT_ID, MASK_ID
+from generate import add_gumbel_noise, generate
+
+
+@torch.no_grad()
+def reference_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16,
+                       cfg_scale=0., logits_eos_inf=False):
+    """The published loop at temperature 0 with low-confidence remasking: per-row top-k, one row at a time."""
+    x = torch.full((prompt.shape[0], prompt.shape[1] + gen_length), MASK_ID, dtype=torch.long)
+    x[:, :prompt.shape[1]] = prompt
+    if attention_mask is not None:
+        attention_mask = torch.cat([attention_mask, torch.ones(prompt.shape[0], gen_length, dtype=torch.long)], 1)
+    prompt_index = x != MASK_ID
+    num_blocks = gen_length // block_length
+    for nb in range(num_blocks):
+        start = prompt.shape[1] + nb * block_length
+        block_mask = x[:, start:start + block_length] == MASK_ID
+        per_step = steps // num_blocks
+        counts = block_mask.sum(1, keepdim=True)
+        schedule = torch.zeros(prompt.shape[0], per_step, dtype=torch.long) + counts // per_step
+        for row in range(prompt.shape[0]):
+            schedule[row, :int(counts[row] % per_step)] += 1
+        for i in range(per_step):
+            mask_index = x == MASK_ID
+            if cfg_scale > 0:
+                un_x = x.clone()
+                un_x[prompt_index] = MASK_ID
+                am = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
+                logits, un_logits = model(torch.cat([x, un_x]), attention_mask=am).logits.chunk(2)
+                logits = un_logits + (cfg_scale + 1) * (logits - un_logits)
+            else:
+                logits = model(x, attention_mask=attention_mask).logits
+            if logits_eos_inf:
+                logits[:, :, EOS_ID] = -torch.inf
+            x0 = logits.argmax(-1)
+            x0_p = torch.gather(F.softmax(logits, -1), -1, x0[..., None]).squeeze(-1)
+            x0_p[:, start + block_length:] = -torch.inf
+            x0 = torch.where(mask_index, x0, x)
+            confidence = torch.where(mask_index, x0_p, -torch.inf)
+            transfer = torch.zeros_like(x0, dtype=torch.bool)
+            for row in range(prompt.shape[0]):
+                _, chosen = torch.topk(confidence[row], k=int(schedule[row, i]))
+                transfer[row, chosen] = True
+            x[transfer] = x0[transfer]
+    return x
+
+
+def random_prompts(lengths, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 50, (n,), generator=generator) for n in lengths]
+
+
+def left_pad(prompts):
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), EOS_ID, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p):] = p
+        mask[row, width - len(p):] = 1
+    return ids, mask
+
+
+def run(model, prompt, **kwargs):
+    return generate(model, prompt, mask_id=MASK_ID, eos_id=EOS_ID, eot_id=EOT_ID, **kwargs)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(steps=16, gen_length=16, block_length=16),
+    dict(steps=16, gen_length=16, block_length=4),
+    dict(steps=8, gen_length=16, block_length=8),
+    dict(steps=12, gen_length=24, block_length=8),
+    dict(steps=16, gen_length=16, block_length=8, cfg_scale=1.5),
+    dict(steps=16, gen_length=16, block_length=16, logits_eos_inf=True),
+])
+def test_matches_reference_algorithm(tiny_model, settings):
+    prompt = torch.stack(random_prompts([7, 7, 7]))
+    expected = reference_generate(tiny_model, prompt, **settings)
+    assert torch.equal(run(tiny_model, prompt, **settings), expected)
+
+
+def test_matches_reference_with_padding_and_cfg(tiny_model):
+    ids, mask = left_pad(random_prompts([5, 9, 3]))
+    for cfg in (0., 1.):
+        expected = reference_generate(tiny_model, ids, attention_mask=mask, steps=8, gen_length=16,
+                                      block_length=8, cfg_scale=cfg)
+        got = run(tiny_model, ids, attention_mask=mask, steps=8, gen_length=16, block_length=8, cfg_scale=cfg)
+        assert torch.equal(got, expected)
+
+
+def test_left_padded_batch_equals_rows_alone(tiny_model):
+    prompts = random_prompts([4, 11, 7], seed=3)
+    ids, mask = left_pad(prompts)
+    batched = run(tiny_model, ids, attention_mask=mask, steps=16, gen_length=16, block_length=8)
+    for row, prompt in enumerate(prompts):
+        alone = run(tiny_model, prompt[None], steps=16, gen_length=16, block_length=8)
+        assert torch.equal(batched[row, -16:], alone[0, -16:])
+
+
+def test_cfg_without_attention_mask_runs(tiny_model):
+    out = run(tiny_model, torch.stack(random_prompts([6, 6])), steps=8, gen_length=8, block_length=8, cfg_scale=2.)
+    assert (out != MASK_ID).all()
+
+
+@pytest.mark.parametrize("remasking", ["low_confidence", "random"])
+def test_eos_eot_committed_last_and_no_mask_left(remasking):
+    """A model that predicts EOS everywhere except at the last answer position: with the option on, the
+    non-EOS position must be committed first, and the block must still end fully decoded."""
+    class EosModel(torch.nn.Module):
+        device = torch.device("cpu")
+
+        def forward(self, x, attention_mask=None):
+            logits = torch.zeros(*x.shape, 64)
+            logits[:, :, EOS_ID] = 5.0
+            logits[:, -1, EOS_ID] = 0.0
+            logits[:, -1, 7] = 1.0  # lower confidence than the EOS predictions
+            return type("Out", (), {"logits": logits})()
+
+    order = []
+    out = run(EosModel(), torch.tensor([[1, 2, 3]]), steps=8, gen_length=8, block_length=8,
+              remasking=remasking, confidence_eos_eot_inf=True,
+              callback=lambda state: order.append(state.committed[0].nonzero().flatten().tolist()))
+    assert (out != MASK_ID).all()
+    assert order[0] == [3 + 7]
+    assert out[0, -1] == 7 and (out[0, 3:-1] == EOS_ID).all()
+
+
+def test_callback_sees_every_step_and_final_canvas(tiny_model):
+    states = []
+    out = run(tiny_model, torch.stack(random_prompts([5])), steps=8, gen_length=16, block_length=8,
+              callback=lambda s: states.append((s.step, s.block, s.x.clone(), int(s.committed.sum()))))
+    assert [s[0] for s in states] == list(range(8))
+    assert [s[1] for s in states] == [0] * 4 + [1] * 4
+    assert sum(s[3] for s in states) == 16
+    assert torch.equal(states[-1][2], out)
+
+
+def test_constraints_are_pinned(tiny_model):
+    out = run(tiny_model, torch.stack(random_prompts([5])), steps=8, gen_length=8, block_length=8,
+              constraints={0: 11, 5: 12})
+    assert out[0, 5] == 11 and out[0, 10] == 12
+
+
+def test_temperature_sampling_is_seeded_and_valid(tiny_model):
+    prompt = torch.stack(random_prompts([5, 5]))
+    torch.manual_seed(0)
+    first = run(tiny_model, prompt, steps=8, gen_length=8, block_length=8, temperature=1.0)
+    torch.manual_seed(0)
+    second = run(tiny_model, prompt, steps=8, gen_length=8, block_length=8, temperature=1.0)
+    assert torch.equal(first, second) and (first != MASK_ID).all()
+
+
+def test_gumbel_noise_samples_the_softmax():
+    torch.manual_seed(0)
+    logits = torch.tensor([0.0, 1.0, 2.0]).repeat(20000, 1)
+    draws = add_gumbel_noise(logits, 1.0).argmax(-1)
+    frequencies = torch.bincount(draws, minlength=3).double() / len(draws)
+    assert torch.allclose(frequencies, F.softmax(logits[0].double(), -1), atol=0.015)
+
+
+def test_minimal_model_object_is_enough():
+    class Uniform:
+        device = torch.device("cpu")
+
+        def __call__(self, x, attention_mask=None):
+            return type("Out", (), {"logits": torch.zeros(*x.shape, 64)})()
+
+    assert run(Uniform(), torch.tensor([[1, 2]]), steps=4, gen_length=4, block_length=4).shape == (1, 6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(gen_length=10, block_length=4, steps=10), "multiple of block_length"),
+    (dict(gen_length=16, block_length=4, steps=6), "multiple of the number of blocks"),
+    (dict(gen_length=16, block_length=4, steps=2), "fewer than the 4 blocks"),
+    (dict(remasking="lowest"), "remasking must be one of"),
+    (dict(gen_length=512, block_length=512, steps=512), "max_sequence_length"),
+])
+def test_bad_arguments_raise_clear_errors(tiny_model, kwargs, message):
+    settings = dict(steps=8, gen_length=8, block_length=8)
+    settings.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        run(tiny_model, torch.tensor([[1, 2, 3]]), **settings)
+
+
+def test_padding_with_mask_id_is_rejected(tiny_model):
+    with pytest.raises(ValueError, match="padding uses the mask token"):
+        run(tiny_model, torch.tensor([[MASK_ID, 2, 3]]), attention_mask=torch.tensor([[0, 1, 1]]),
+            steps=8, gen_length=8, block_length=8)

@@ -109,11 +109,66 @@ def model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id):
     return model(x, attention_mask=attention_mask).logits
 
 
+CACHE_MODES = (None, "prefix", "dual")
+
+
+def _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf):
+    if cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+    if threshold is not None and factor is not None:
+        raise ValueError("give threshold or factor, not both (they are two rules for the same choice)")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise ValueError(f"threshold is a probability in [0, 1], got {threshold}")
+    if factor is not None and factor <= 0:
+        raise ValueError(f"factor must be > 0, got {factor}")
+    if early_exit and logits_eos_inf:
+        raise ValueError("early_exit waits for EOS, which logits_eos_inf forbids; use one of them")
+
+
+def select_parallel(confidence, remaining_steps, threshold=None, factor=None):
+    """Parallel decoding: bool mask of the positions to commit in each row, as many as the rule allows.
+
+    confidence: (b, R) with -inf where nothing may be committed. threshold: every candidate whose confidence
+    exceeds it. factor (Fast-dLLM's factor rule): the n most confident, n the largest with
+    (n + 1) * (1 - c_n) < factor where c_n is the n-th highest confidence. Each row commits at least
+    ceil(candidates / remaining_steps) positions (at least one), so a block never needs more than the
+    steps it was given."""
+    candidates = torch.isfinite(confidence).sum(dim=1)
+    at_least = (candidates + remaining_steps - 1) // remaining_steps
+    ordered = torch.sort(confidence, dim=-1, descending=True).values
+    if threshold is not None:
+        chosen = (ordered > threshold).sum(dim=1)
+    else:
+        n = torch.arange(1, confidence.shape[1] + 1, device=confidence.device, dtype=ordered.dtype)
+        chosen = ((n + 1) * (1 - ordered) < factor).sum(dim=1)
+    return select_top_k(confidence, torch.minimum(torch.maximum(chosen, at_least), candidates))
+
+
+def _cached_forward(model, tokens, attention_mask, cfg_scale, unconditional, **kwargs):
+    """One model call for the fast paths; with CFG the conditional and unconditional canvases go as one
+    batch of 2b rows (each with its own cache rows) and the logits are combined."""
+    if cfg_scale > 0:
+        tokens = torch.cat([tokens, unconditional])
+        attention_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
+    out = model(tokens, attention_mask=attention_mask, **kwargs)
+    logits = out.logits
+    if cfg_scale > 0:
+        conditional_logits, unconditional_logits = logits.chunk(2)
+        logits = unconditional_logits + (cfg_scale + 1) * (conditional_logits - unconditional_logits)
+    if not kwargs.get("use_cache"):
+        return logits, None
+    if hasattr(out, "cache"):  # the field's name in recent transformers
+        return logits, out.cache
+    return logits, out.past_key_values
+
+
 @torch.no_grad()
 def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
              cfg_scale=0., remasking='low_confidence', mask_id=126336, logits_eos_inf=False,
              confidence_eos_eot_inf=False, eos_id=126081, eot_id=126348,
-             constraints: Optional[dict] = None, callback: Optional[Callable[[StepState], None]] = None):
+             constraints: Optional[dict] = None, callback: Optional[Callable[[StepState], None]] = None,
+             cache: Optional[str] = None, threshold: Optional[float] = None, factor: Optional[float] = None,
+             block_logits: Optional[bool] = None, early_exit: bool = False):
     """Sample answers of gen_length tokens after `prompt` (LongTensor (b, prompt_len)).
 
     attention_mask: (b, prompt_len), 0 at left padding; it is extended over the answer and passed to every
@@ -123,12 +178,36 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     B.4). eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's). constraints: {answer
     position: token id} pinned for the whole sampling. callback: called with a StepState after each step.
 
+    Fast sampling (all off by default; the defaults reproduce the reference sampler token for token):
+    cache: None, 'prefix' or 'dual' (Fast-dLLM's approximate block-wise KV cache). At the first step of each
+      block the whole canvas runs once and its keys/values are cached; the following steps of the block run
+      only the block and the masked suffix ('prefix': the prompt and finished blocks come from the cache) or
+      only the block ('dual': the suffix comes from the cache too). The model must take past_key_values,
+      use_cache, cache_position and logits_to_keep as LLaDAModelLM does. Approximate: cached entries are
+      those of the block's first step.
+    threshold: parallel decoding; each step commits every masked position of the block whose confidence
+      exceeds it. factor: the factor rule instead (see select_parallel). With either, a block ends as soon as
+      it has no mask left, and `steps` becomes an upper bound (each step commits at least enough positions to
+      finish the block within its steps / num_blocks steps; steps = gen_length means at least one).
+    block_logits: run the lm head only on the active block (exact; default: on when cache is set). The model
+      must take logits_to_keep. Only the answer is decoded then: mask tokens inside the prompt stay.
+    early_exit: at the start of each block after the first, rows whose answer already holds EOS or EoT and
+      whose predictions for every remaining masked position are EOS get EOS there and stop; the call returns
+      once every row has stopped. Exact whenever the remaining steps would have decoded EOS everywhere.
+    Exactness holds at temperature 0; with sampling, the fast paths draw their noise on fewer positions. With
+    threshold or factor the mask token itself is never predicted (so every block ends fully decoded).
+
     Returns the canvas (b, prompt_len + gen_length): the prompt followed by the answer.
     """
     num_blocks = _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature,
                                   cfg_scale, remasking, mask_id)
+    _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf)
+    if block_logits is None:
+        block_logits = cache is not None
+    adaptive = threshold is not None or factor is not None
     batch, prompt_len = prompt.shape
-    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=model.device)
+    total = prompt_len + gen_length
+    x = torch.full((batch, total), mask_id, dtype=torch.long, device=model.device)
     x[:, :prompt_len] = prompt.to(model.device)
     for position, token_id in (constraints or {}).items():
         if not 0 <= position < gen_length:
@@ -141,16 +220,68 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     prompt_index = torch.zeros_like(x, dtype=torch.bool)
     prompt_index[:, :prompt_len] = True
     steps_per_block = steps // num_blocks
+    done = torch.zeros(batch, dtype=torch.bool, device=x.device)
+    kv = None
     step = 0
     for block in range(num_blocks):
         block_start = prompt_len + block * block_length
         block_end = block_start + block_length
-        num_transfer_tokens = get_num_transfer_tokens(x[:, block_start:block_end] == mask_id, steps_per_block)
-        for i in range(steps_per_block):
-            mask_index = x == mask_id
-            logits = model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id)
+        check_exit = early_exit and block > 0
+        i = 0
+        while True:
+            if adaptive:
+                if i == steps_per_block or not (x[:, block_start:block_end] == mask_id).any():
+                    break
+            elif i == steps_per_block:
+                break
+            # 1. Logits for the positions lo..lo+logits.shape[1] of the canvas.
+            if cache is None and not block_logits:
+                lo = 0
+                logits = model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id)
+            else:
+                lo = block_start
+                keep = slice(block_start, total if check_exit and i == 0 else block_end)
+                unconditional = None
+                if cfg_scale > 0:
+                    unconditional = x.clone()
+                    unconditional[prompt_index] = mask_id
+                if cache is None:
+                    logits, _ = _cached_forward(model, x, attention_mask, cfg_scale, unconditional,
+                                                logits_to_keep=keep)
+                elif i == 0:  # refresh the whole cache at the block start
+                    kv = None
+                    logits, kv = _cached_forward(model, x, attention_mask, cfg_scale, unconditional,
+                                                 use_cache=True, logits_to_keep=keep)
+                else:
+                    end = total if cache == "prefix" else block_end
+                    part = x[:, block_start:end]
+                    logits, kv = _cached_forward(
+                        model, part, attention_mask, cfg_scale, part, past_key_values=kv, use_cache=True,
+                        cache_position=torch.arange(block_start, end, device=x.device),
+                        logits_to_keep=slice(0, block_length))
             if logits_eos_inf:
                 logits[:, :, eos_id] = -torch.inf
+            if adaptive and mask_id < logits.shape[-1]:
+                logits[:, :, mask_id] = -torch.inf  # a committed mask token would leave the block unfinished
+            # 2. Early exit: rows that have produced EOS/EoT and predict EOS at every remaining mask.
+            if check_exit and i == 0:
+                rest = x[:, block_start:]
+                predicted_eos = logits[:, block_start - lo:].argmax(dim=-1) == eos_id
+                rest_masked = rest == mask_id
+                answer = x[:, prompt_len:block_start]
+                finished = ((answer == eos_id) | (answer == eot_id)).any(dim=1)
+                finished &= (predicted_eos | ~rest_masked).all(dim=1) & ~done
+                if finished.any():
+                    rest[finished[:, None] & rest_masked] = eos_id
+                    done |= finished
+                if done.all():
+                    return x
+            if i == 0 and not adaptive:
+                num_transfer_tokens = get_num_transfer_tokens(x[:, block_start:block_end] == mask_id,
+                                                              steps_per_block)
+            # 3. Predictions and confidences over the region the decision looks at.
+            hi = block_end if block_logits or cache is not None else total
+            logits = logits[:, :hi - lo]
             x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)
             if remasking == "low_confidence":
                 probabilities = F.softmax(logits.float(), dim=-1)
@@ -161,14 +292,28 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
                 # Below every other prediction (confidences lie in [0, 1]) but finite, so these positions still
                 # get committed when nothing else is left in the block.
                 x0_p = torch.where((x0 == eos_id) | (x0 == eot_id), x0_p - 2, x0_p)
-            x0_p[:, block_end:] = -torch.inf
-            x0 = torch.where(mask_index, x0, x)
+            x0_p[:, block_end - lo:] = -torch.inf
+            region = x[:, lo:hi]
+            mask_index = region == mask_id
+            x0 = torch.where(mask_index, x0, region)
             confidence = torch.where(mask_index, x0_p, -torch.inf)
-            committed = select_top_k(confidence, num_transfer_tokens[:, i])
-            x[committed] = x0[committed]
+            # 4. Commit.
+            if adaptive:
+                committed = select_parallel(confidence, steps_per_block - i, threshold, factor)
+            else:
+                committed = select_top_k(confidence, num_transfer_tokens[:, i])
+            region[committed] = x0[committed]
             if callback is not None:
-                callback(StepState(step, block, x, committed, x0_p))
+                if lo == 0 and hi == total:
+                    full_committed, full_confidence = committed, x0_p
+                else:
+                    full_committed = torch.zeros_like(x, dtype=torch.bool)
+                    full_committed[:, lo:hi] = committed
+                    full_confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)
+                    full_confidence[:, lo:hi] = x0_p
+                callback(StepState(step, block, x, full_committed, full_confidence))
             step += 1
+            i += 1
     return x
 
 

@@ -24,6 +24,11 @@ try:  # a package (trust_remote_code copies both files next to each other)
 except ImportError:  # the flat repository layout
     from configuration_llada import LLaDAConfig
 
+# Recent transformers renamed the output field past_key_values to cache (the old name still reads, with a
+# deprecation warning); fill whichever this version's output class declares.
+_OUTPUT_CACHE_FIELD = "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) \
+    else "past_key_values"
+
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "llada-tiny-instruct")
 
 
@@ -73,7 +78,7 @@ class LLaDABlock(nn.Module):
         self.up_proj = nn.Linear(d, config.mlp_hidden_size, bias=False)
         self.ff_out = nn.Linear(config.mlp_hidden_size, d, bias=False)
 
-    def attention(self, x, cos, sin, attn_mask):
+    def attention(self, x, cos, sin, attn_mask, cache=None, layer_idx=0, cache_start=0):
         b, length, _ = x.shape
         q = self.q_proj(x).view(b, length, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, length, self.n_kv_heads, self.head_dim).transpose(1, 2)
@@ -82,16 +87,72 @@ class LLaDABlock(nn.Module):
             q, k = apply_rotary(q.float(), cos, sin).to(q.dtype), apply_rotary(k.float(), cos, sin).to(k.dtype)
         else:
             q, k = apply_rotary(q, cos.to(q.dtype), sin.to(q.dtype)), apply_rotary(k, cos.to(k.dtype), sin.to(k.dtype))
+        if cache is not None:  # the cache holds K/V before the GQA repeat, so it stays n_heads/n_kv_heads smaller
+            k, v = cache.update(k, v, layer_idx, cache_start)
         if self.n_kv_heads != self.n_heads:
             repeats = self.n_heads // self.n_kv_heads
             k, v = k.repeat_interleave(repeats, dim=1), v.repeat_interleave(repeats, dim=1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.attn_out(out.transpose(1, 2).reshape(b, length, -1))
 
-    def forward(self, x, cos, sin, attn_mask):
-        h = x + self.attention(self.attn_norm(x), cos, sin, attn_mask)
+    def forward(self, x, cos, sin, attn_mask, cache=None, layer_idx=0, cache_start=0):
+        h = x + self.attention(self.attn_norm(x), cos, sin, attn_mask, cache, layer_idx, cache_start)
         n = self.ff_norm(h)
         return h + self.ff_out(F.silu(self.ff_proj(n)) * self.up_proj(n))
+
+
+class LLaDACache:
+    """Keys and values of every layer, (batch, n_kv_heads, length, head_dim) each, for a canvas that a masked
+    diffusion sampler re-reads at every step (the approximate, block-wise KV cache of Fast-dLLM).
+
+    Unlike an autoregressive cache it is not append-only: `update(k, v, layer, start)` writes the entries of
+    positions start..start+len in place, and queries then attend over the whole stored length. Positions past
+    the stored end extend it. This is what lets a sampler refresh only the active block (dual cache) or the
+    block plus the masked suffix (prefix cache) while the rest of the canvas keeps its stored keys/values.
+    """
+
+    def __init__(self):
+        self.keys, self.values = [], []
+
+    def __len__(self):
+        return len(self.keys)
+
+    def get_seq_length(self, layer_idx=0):
+        return self.keys[layer_idx].shape[-2] if layer_idx < len(self.keys) else 0
+
+    def update(self, key, value, layer_idx, start=0):
+        if layer_idx == len(self.keys):
+            if start != 0:
+                raise ValueError(f"an empty cache must be filled from position 0 (got cache_position {start})")
+            self.keys.append(key)
+            self.values.append(value)
+            return key, value
+        stored_k, stored_v = self.keys[layer_idx], self.values[layer_idx]
+        end = start + key.shape[-2]
+        if start > stored_k.shape[-2]:
+            raise ValueError(f"cache_position starts at {start}, past the cached length {stored_k.shape[-2]}")
+        if stored_k.shape[0] != key.shape[0]:
+            raise ValueError(f"batch size {key.shape[0]} differs from the cache's {stored_k.shape[0]}")
+        if end <= stored_k.shape[-2]:
+            stored_k[:, :, start:end] = key
+            stored_v[:, :, start:end] = value
+        else:
+            self.keys[layer_idx] = stored_k = torch.cat([stored_k[:, :, :start], key], dim=2)
+            self.values[layer_idx] = stored_v = torch.cat([stored_v[:, :, :start], value], dim=2)
+        return stored_k, stored_v
+
+    def crop(self, length):
+        """Keep the first `length` positions."""
+        self.keys = [k[:, :, :length] for k in self.keys]
+        self.values = [v[:, :, :length] for v in self.values]
+
+    def select_rows(self, index):
+        """Keep the batch rows `index` (LongTensor or bool mask), e.g. to drop finished rows."""
+        self.keys = [k[index] for k in self.keys]
+        self.values = [v[index] for v in self.values]
+
+    def to_legacy_cache(self):
+        return tuple(zip(self.keys, self.values))
 
 
 class LLaDAModel(nn.Module):
@@ -109,29 +170,65 @@ class LLaDAModel(nn.Module):
             modules["ff_out"] = nn.Linear(config.d_model, config.embedding_size, bias=False)
         self.transformer = nn.ModuleDict(modules)
 
-    def attention_bias(self, attention_mask, length, device):
-        """Boolean (b, 1, L, L) mask of allowed query->key pairs, or None when everything is allowed."""
+    def attention_bias(self, attention_mask, query_positions, key_length, device):
+        """Boolean mask of allowed query->key pairs, broadcastable to (b, 1, Lq, Lk), or None when everything is
+        allowed. attention_mask covers every key position (the cached ones too), as in transformers."""
         allowed = None
         if attention_mask is not None:
+            if attention_mask.shape[-1] != key_length:
+                raise ValueError(f"attention_mask covers {attention_mask.shape[-1]} positions but attention runs "
+                                 f"over {key_length} keys (with a cache it must cover the whole cached canvas)")
             allowed = attention_mask.bool()[:, None, None, :]
         if self.config.causal:
-            causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None, None]
+            keys = torch.arange(key_length, device=device)
+            causal = (keys[None, None, None, :] <= query_positions[:, None, :, None])
             allowed = causal if allowed is None else allowed & causal
         return allowed
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None):
+    def forward(self, input_ids, attention_mask=None, position_ids=None, **kwargs):
+        """Logits (b, L, embedding_size); the cache arguments of forward_with_cache are accepted too."""
+        return self.forward_with_cache(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                       **kwargs)[0]
+
+    def forward_with_cache(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None,
+                           use_cache=False, cache_position=None, logits_to_keep=0):
+        """Returns (logits, cache or None); see LLaDAModelLM.forward for the arguments."""
         b, length = input_ids.shape
+        if cache_position is None:
+            start = past_key_values.get_seq_length() if past_key_values is not None else 0
+        else:
+            start = int(cache_position[0]) if torch.is_tensor(cache_position) else int(cache_position)
         if position_ids is None:
-            position_ids = torch.arange(length, device=input_ids.device).expand(b, length)
+            position_ids = torch.arange(start, start + length, device=input_ids.device).expand(b, length)
+        cache = past_key_values
+        if cache is None and use_cache:
+            if start != 0:
+                raise ValueError("cache_position must start at 0 when no past_key_values are given")
+            cache = LLaDACache()
+        key_length = length if cache is None else max(cache.get_seq_length(), start + length)
         x = self.transformer.wte(input_ids)
         cos, sin = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta, torch.float32)
-        attn_mask = self.attention_bias(attention_mask, length, input_ids.device)
-        for block in self.transformer.blocks:
-            x = block(x, cos, sin, attn_mask)
+        attn_mask = self.attention_bias(attention_mask, position_ids, key_length, input_ids.device)
+        for i, block in enumerate(self.transformer.blocks):
+            x = block(x, cos, sin, attn_mask, cache, i, start)
+        x = keep_positions(x, logits_to_keep)
         x = self.transformer.ln_f(x)
         if self.config.weight_tying:
-            return F.linear(x, self.transformer.wte.weight)
-        return self.transformer.ff_out(x)
+            logits = F.linear(x, self.transformer.wte.weight)
+        else:
+            logits = self.transformer.ff_out(x)
+        return logits, cache
+
+
+def keep_positions(hidden, logits_to_keep):
+    """The positions the lm head runs on: 0 = all, int n = the last n, a slice, or a 1-D LongTensor of indices."""
+    if isinstance(logits_to_keep, slice):
+        return hidden[:, logits_to_keep]
+    if torch.is_tensor(logits_to_keep):
+        return hidden.index_select(1, logits_to_keep.to(hidden.device))
+    if logits_to_keep:
+        return hidden[:, -int(logits_to_keep):]
+    return hidden
 
 
 class LLaDAModelLM(PreTrainedModel):
@@ -165,12 +262,28 @@ class LLaDAModelLM(PreTrainedModel):
     def get_output_embeddings(self):
         return None if self.config.weight_tying else self.model.transformer.ff_out
 
-    def forward(self, input_ids, attention_mask=None, position_ids=None, labels=None, return_dict=None, **kwargs):
-        logits = self.model(input_ids, attention_mask=attention_mask, position_ids=position_ids)
+    def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=None,
+                cache_position=None, logits_to_keep=0, labels=None, return_dict=None, cache=None, **kwargs):
+        """input_ids (b, Lq). attention_mask (b, Lk), 0 at padding, over every key position: the whole canvas,
+        cached positions included. position_ids (b, Lq): default cache_position (or 0..Lq-1).
+
+        KV cache (see LLaDACache): with use_cache=True and no past_key_values, a cache of this call's keys and
+        values is returned as `past_key_values`. With past_key_values, input_ids are the tokens at positions
+        cache_position (a LongTensor of consecutive positions, or its first position as an int; default: the
+        cache's end); their keys/values are written into the cache in place, queries attend over the whole
+        cache, and the updated cache is returned. logits_to_keep: 0 = logits for every input position, n = the
+        last n, a slice or a LongTensor of indices into the input positions (the lm head runs only there)."""
+        if cache is not None:  # the name transformers >= 5.2x uses for past_key_values
+            past_key_values = cache
+        use_cache = bool(use_cache) or past_key_values is not None
+        logits, cache = self.model.forward_with_cache(
+            input_ids, attention_mask=attention_mask, position_ids=position_ids, past_key_values=past_key_values,
+            use_cache=use_cache, cache_position=cache_position, logits_to_keep=logits_to_keep)
         loss = None
         if labels is not None:  # plain token-level cross entropy; the diffusion objectives live in train.py
-            loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
-        return CausalLMOutputWithPast(loss=loss, logits=logits)
+            labels = keep_positions(labels[..., None], logits_to_keep)[..., 0]
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{_OUTPUT_CACHE_FIELD: cache if use_cache else None})
 
 
 for _auto_class in (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM):

@@ -1,0 +1,333 @@
+"""A Gradio demo of LLaDA: chat on one side, the answer being denoised on the other.
+
+    python app.py                                   # bundled tiny model, http://127.0.0.1:7860
+    python app.py --model GSAI-ML/LLaDA-8B-Instruct # on a GPU
+    python app.py --host 0.0.0.0 --port 8000        # reachable from other machines (opt-in)
+    python app.py --share                           # a public gradio.live link (opt-in)
+
+Each answer is sampled by generate() in a worker thread; generate()'s per-step callback puts the canvas
+into a queue that the event handler reads, so every step reaches the browser while sampling runs. The
+view shows masks dark grey, the tokens revealed at this step coloured by their confidence (< 0.3 red,
+< 0.7 orange, else green), earlier tokens blue and pinned (word constraint) tokens outlined. Requests
+from several users are queued; an error in one request is shown in that user's view only.
+"""
+
+import argparse
+import html
+import os
+import queue
+import re
+import threading
+import time
+
+import torch
+
+from chat import Conversation, cut_answer, model_max_length, special_ids
+from generate import REMASKING, generate
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+COLORS = {"mask": "#4a4a4a", "low": "#e53935", "mid": "#fb8c00", "high": "#43a047", "old": "#1e88e5"}
+LEGEND = [("mask", "mask"), ("low", "new, confidence < 0.3"), ("mid", "new, < 0.7"), ("high", "new, ≥ 0.7"),
+          ("old", "earlier"), ("pin", "pinned word")]
+CSS = """
+#denoising .llada-view {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 14px;}
+#denoising .llada-tokens {line-height: 2.0; white-space: pre-wrap; word-break: break-word; min-height: 120px;
+  padding: 8px; border: 1px solid #ddd; border-radius: 6px; background: #fafafa;}
+#denoising .tok {color: white; border-radius: 4px; padding: 1px 2px; margin: 0 1px;}
+#denoising .tok.mask {color: #bbbbbb; font-size: 11px;}
+#denoising .tok.pin {outline: 2px solid #7e57c2;}
+#denoising .tok.cut {opacity: 0.35;}
+#denoising .llada-status {margin: 6px 0; color: #555;}
+#denoising .llada-error {margin: 6px 0; padding: 8px; border-radius: 6px; background: #fdecea; color: #b71c1c;}
+#denoising .legend > span {margin-right: 10px; font-size: 12px; white-space: nowrap; display: inline-block;}
+"""
+CONSTRAINT_RE = re.compile(r"^\s*(\d+)\s*:\s*(\S+)\s*$")
+
+
+class DemoError(ValueError):
+    """A problem with one request, shown to its user."""
+
+
+class Cancelled(Exception):
+    """Raised in generate()'s callback to stop sampling when the request went away."""
+
+
+def parse_constraints(text, tokenizer, gen_length):
+    """'pos:word, pos:word' -> {answer position: token id}. A word of several tokens takes consecutive
+    positions; words after position 0 get a leading space (the tokenizer's word-start form)."""
+    constraints, owner = {}, {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        match = CONSTRAINT_RE.match(item)
+        if not match:
+            raise DemoError(f"cannot read the word constraint {item.strip()!r}: write position:word pairs (one "
+                            f"word each, positions from 0) separated by commas, e.g. 0:Once, 5:upon")
+        position, word = int(match.group(1)), match.group(2)
+        ids = tokenizer.encode(word if position == 0 else " " + word, add_special_tokens=False)
+        if not ids:
+            raise DemoError(f"the word in {item.strip()!r} gives no tokens")
+        last = position + len(ids) - 1
+        if last >= gen_length:
+            where = f"position {position}" if len(ids) == 1 else f"positions {position}..{last} ({len(ids)} tokens)"
+            raise DemoError(f"the constraint {item.strip()!r} needs {where}, past the answer (positions "
+                            f"0..{gen_length - 1} at gen length {gen_length}); pick a smaller position or a "
+                            f"longer gen length")
+        for offset, token in enumerate(ids):
+            if position + offset in constraints:
+                raise DemoError(f"the constraints {owner[position + offset]!r} and {item.strip()!r} overlap at "
+                                f"position {position + offset}")
+            constraints[position + offset] = token
+            owner[position + offset] = item.strip()
+    return constraints
+
+
+def message_text(message):
+    """Text of a chat message in Gradio's messages format (content is a string or a list of parts)."""
+    content = message.get("content") if isinstance(message, dict) else message
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return "" if content is None else str(content)
+
+
+def history_messages(history):
+    return [{"role": m["role"], "content": message_text(m)} for m in history or []
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+
+
+class Demo:
+    """The model, the tokenizer and the rendering of denoising states."""
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+        self.mask_id, self.eos_id, self.eot_id = special_ids(model, tokenizer)
+        self.stop_ids = {self.eos_id, self.eot_id}
+        self.max_length = model_max_length(model)
+        self.special = {self.eos_id: "<eos>", self.eot_id: "<eot>"}
+
+    # ---- rendering -------------------------------------------------------------------------------------
+    def token_text(self, token):
+        if token in self.special:
+            return self.special[token]
+        return self.tokenizer.decode([token], skip_special_tokens=False)
+
+    def view(self, answer=None, new=None, confidence=None, pinned=(), status="", error=None):
+        """HTML of the denoising view. answer: list of ids; new: list of bool (revealed at this step);
+        confidence: list of floats."""
+        parts = ['<div class="llada-view">']
+        if error:
+            parts.append(f'<div class="llada-error">⚠ {html.escape(error)}</div>')
+        if status:
+            parts.append(f'<div class="llada-status">{html.escape(status)}</div>')
+        parts.append('<div class="llada-tokens">')
+        stopped = False
+        for i, token in enumerate(answer or []):
+            if token == self.mask_id:
+                kind, text, title = "mask", "[MASK]", "masked"
+            else:
+                text = self.token_text(token)
+                if i in pinned:
+                    kind, title = "old pin", "pinned by a word constraint"
+                elif new is not None and new[i]:
+                    c = confidence[i]
+                    kind = "low" if c < 0.3 else "mid" if c < 0.7 else "high"
+                    kind, title = f"new {kind}", f"revealed now, confidence {c:.2f}"
+                else:
+                    kind, title = "old", "revealed earlier"
+            color = COLORS[kind.split()[-1] if kind.split()[-1] in COLORS else kind.split()[0]]
+            cls = f"tok {kind}" + (" cut" if stopped else "")
+            parts.append(f'<span class="{cls}" style="background:{color}" title="{title}">{html.escape(text)}</span>')
+            stopped = stopped or token in self.stop_ids
+        parts.append("</div><div class=\"legend\">")
+        for key, label in LEGEND:
+            style = (f"background:{COLORS[key]}" if key in COLORS else f"outline:2px solid #7e57c2;"
+                     f"background:{COLORS['old']}")
+            parts.append(f'<span><span class="tok" style="{style}">&nbsp;&nbsp;</span> {label}</span>')
+        parts.append("</div></div>")
+        return "".join(parts)
+
+    def partial_answer(self, answer):
+        """The answer as text so far: decoded tokens with ░ for masks, up to the first stop token."""
+        from chat import render_canvas
+        return render_canvas(self.tokenizer, answer, self.mask_id, self.stop_ids)
+
+    # ---- sampling --------------------------------------------------------------------------------------
+    def stream(self, prompt_ids, settings, constraints, delay, cancel):
+        """Run generate() in a thread; yield ('step', StepState copy) per step, then ('done', answer ids)
+        or ('error', exception)."""
+        prompt = torch.tensor([prompt_ids], dtype=torch.long, device=self.model.device)
+        prompt_len = prompt.shape[1]
+        states = queue.Queue()
+
+        def callback(state):
+            if cancel.is_set():
+                raise Cancelled()
+            started = time.monotonic()
+            states.put(("step", (state.step, state.block, state.x[0, prompt_len:].tolist(),
+                                 state.committed[0, prompt_len:].tolist(),
+                                 state.confidence[0, prompt_len:].float().tolist())))
+            if delay > 0:  # the animation delay paces the sampling itself, so the view stays live
+                cancel.wait(max(0.0, delay - (time.monotonic() - started)))
+
+        def run():
+            try:
+                out = generate(self.model, prompt, callback=callback, constraints=constraints,
+                               mask_id=self.mask_id, eos_id=self.eos_id, eot_id=self.eot_id, **settings)
+                states.put(("done", out[0, prompt_len:].tolist()))
+            except Cancelled:
+                states.put(("cancelled", None))
+            except Exception as error:  # reported to this request's user; the app keeps serving
+                states.put(("error", error))
+
+        worker = threading.Thread(target=run, name="llada-generate", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, payload = states.get()
+                yield kind, payload
+                if kind != "step":
+                    return
+        finally:
+            cancel.set()
+
+    def respond(self, message, history, constraints_text, gen_length, steps, block_length, temperature,
+                cfg_scale, remasking, delay):
+        """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs."""
+        import gradio as gr
+
+        history = list(history or [])
+        message = (message or "").strip()
+        if not message:
+            gr.Warning("Type a message first.")
+            yield "", history, self.view(status="Type a message to start.")
+            return
+        gen_length, steps, block_length = int(gen_length), int(steps), int(block_length)
+        notes = []
+        if block_length > gen_length:
+            notes.append(f"block length {block_length} > gen length: using {gen_length}")
+            block_length = gen_length
+        try:
+            constraints = parse_constraints(constraints_text, self.tokenizer, gen_length)
+            conversation = Conversation(self.tokenizer, self.max_length)
+            conversation.messages = history_messages(history)
+            conversation.add_user(message)
+            dropped = conversation.fit(gen_length)
+        except ValueError as error:
+            gr.Warning(str(error))
+            yield message, history, self.view(error=str(error))
+            return
+        if dropped:
+            notes.append(f"the {dropped} oldest messages were left out to fit the model's {self.max_length}-token "
+                         f"context")
+            gr.Info(notes[-1])
+        settings = dict(gen_length=gen_length, steps=steps, block_length=block_length,
+                        temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking)
+        history = history + [{"role": "user", "content": message}]
+        pinned = set(constraints)
+        answer = [self.mask_id] * gen_length
+        for position, token in constraints.items():
+            answer[position] = token
+        note = ("; " + "; ".join(notes)) if notes else ""
+        yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view(
+            answer, pinned=pinned, status=f"Prompt: {len(conversation.ids)} tokens; sampling...{note}")
+        started = time.monotonic()
+        cancel = threading.Event()
+        for kind, payload in self.stream(conversation.ids, settings, constraints, float(delay), cancel):
+            if kind == "step":
+                step, block, answer, new, confidence = payload
+                status = (f"Step {step + 1}/{steps} · block {block + 1}/{gen_length // block_length}"
+                          f"{note}")
+                yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view(
+                    answer, new, confidence, pinned, status)
+            elif kind == "done":
+                text = self.tokenizer.decode(cut_answer(payload, self.stop_ids), skip_special_tokens=True).strip()
+                status = f"Done: {steps} steps in {time.monotonic() - started:.1f} s{note}"
+                yield "", history + [{"role": "assistant", "content": text}], self.view(payload, pinned=pinned,
+                                                                                        status=status)
+            elif kind == "error":
+                error = f"{type(payload).__name__}: {payload}" if not isinstance(payload, ValueError) else str(payload)
+                gr.Warning(error)
+                yield message, history[:-1], self.view(error=error)
+            # 'cancelled': the request went away; nothing to show
+
+    def clear(self):
+        return "", [], self.view(status="Cleared. Type a message to start.")
+
+
+def build_demo(demo):
+    import gradio as gr
+
+    with gr.Blocks(title="LLaDA demo", analytics_enabled=False) as blocks:
+        gr.Markdown("# LLaDA: a masked diffusion language model\nThe answer starts as masks and is denoised "
+                    "step by step; the right panel shows each step.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot")
+                with gr.Row():
+                    message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=4,
+                                         elem_id="message", autofocus=True)
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                constraints = gr.Textbox(label="Word constraints", elem_id="constraints",
+                                         placeholder="position:word, ... e.g. 0:Once, 5:upon (answer positions "
+                                                     "from 0)")
+                clear = gr.Button("Clear", elem_id="clear")
+            with gr.Column(scale=1):
+                gr.Markdown("**Denoising** (the answer canvas at each step)")
+                view = gr.HTML(demo.view(status="Type a message to start."), elem_id="denoising")
+                with gr.Accordion("Settings", open=True):
+                    gen_length = gr.Slider(16, 128, value=64, step=8, label="Gen length (tokens)")
+                    steps = gr.Slider(8, 64, value=32, step=4, label="Steps")
+                    block_length = gr.Slider(8, 128, value=32, step=8, label="Block length")
+                    temperature = gr.Slider(0, 1, value=0, step=0.05, label="Temperature (0 = greedy)")
+                    cfg_scale = gr.Slider(0, 2, value=0, step=0.1, label="CFG scale")
+                    remasking = gr.Radio(list(REMASKING), value="low_confidence", label="Remasking")
+                    delay = gr.Slider(0, 1, value=0.1, step=0.05, label="Animation delay (s per step)")
+        inputs = [message, chatbot, constraints, gen_length, steps, block_length, temperature, cfg_scale,
+                  remasking, delay]
+        outputs = [message, chatbot, view]
+        submitted = message.submit(demo.respond, inputs, outputs, api_name="chat")
+        clicked = send.click(demo.respond, inputs, outputs, api_name=False)
+        clear.click(demo.clear, None, outputs, cancels=[submitted, clicked], queue=False, api_name=False)
+    return blocks
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Gradio demo: chat with LLaDA and watch the denoising.")
+    parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
+    parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="requests sampled at once; the others wait in the queue (default 1)")
+    parser.add_argument("--max_queue", type=int, default=64, help="most requests waiting at once")
+    return parser, parser.parse_args(argv)
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    import gradio as gr
+    from transformers.utils import logging as transformers_logging
+
+    from modeling_llada import load_model_and_tokenizer
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, dtype=args.dtype)
+    except (FileNotFoundError, OSError, ValueError) as error:
+        parser.error(str(error))
+    blocks = build_demo(Demo(model, tokenizer))
+    blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])  # no web fonts: works offline
+    blocks.launch(server_name=args.host, server_port=args.port, share=args.share, theme=theme, css=CSS,
+                  show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from chat import Conversation, cut_answer, model_max_length, special_ids
+from chat import Conversation, cut_answer, model_max_length, render_canvas, special_ids
 from generate import REMASKING, generate
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -151,7 +151,6 @@ class Demo:
 
     def partial_answer(self, answer):
         """The answer as text so far: decoded tokens with ░ for masks, up to the first stop token."""
-        from chat import render_canvas
         return render_canvas(self.tokenizer, answer, self.mask_id, self.stop_ids)
 
     # ---- sampling --------------------------------------------------------------------------------------
@@ -194,7 +193,7 @@ class Demo:
             cancel.set()
 
     def respond(self, message, history, constraints_text, gen_length, steps, block_length, temperature,
-                cfg_scale, remasking, delay):
+                cfg_scale, remasking, delay, cache="none", threshold=0.0):
         """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs."""
         import gradio as gr
 
@@ -225,6 +224,10 @@ class Demo:
             gr.Info(notes[-1])
         settings = dict(gen_length=gen_length, steps=steps, block_length=block_length,
                         temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking)
+        if cache and cache != "none":  # fast sampling only when asked: without it generate() is the reference
+            settings["cache"] = cache
+        if threshold and float(threshold) > 0:
+            settings["threshold"] = float(threshold)
         history = history + [{"role": "user", "content": message}]
         pinned = set(constraints)
         answer = [self.mask_id] * gen_length
@@ -235,16 +238,18 @@ class Demo:
             answer, pinned=pinned, status=f"Prompt: {len(conversation.ids)} tokens; sampling...{note}")
         started = time.monotonic()
         cancel = threading.Event()
+        taken = 0
         for kind, payload in self.stream(conversation.ids, settings, constraints, float(delay), cancel):
             if kind == "step":
                 step, block, answer, new, confidence = payload
+                taken = step + 1
                 status = (f"Step {step + 1}/{steps} · block {block + 1}/{gen_length // block_length}"
                           f"{note}")
                 yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view(
                     answer, new, confidence, pinned, status)
             elif kind == "done":
                 text = self.tokenizer.decode(cut_answer(payload, self.stop_ids), skip_special_tokens=True).strip()
-                status = f"Done: {steps} steps in {time.monotonic() - started:.1f} s{note}"
+                status = f"Done: {taken} steps in {time.monotonic() - started:.1f} s{note}"
                 yield "", history + [{"role": "assistant", "content": text}], self.view(payload, pinned=pinned,
                                                                                         status=status)
             elif kind == "error":
@@ -285,8 +290,12 @@ def build_demo(demo):
                     cfg_scale = gr.Slider(0, 2, value=0, step=0.1, label="CFG scale")
                     remasking = gr.Radio(list(REMASKING), value="low_confidence", label="Remasking")
                     delay = gr.Slider(0, 1, value=0.1, step=0.05, label="Animation delay (s per step)")
+                with gr.Accordion("Fast sampling (Fast-dLLM)", open=False):
+                    cache = gr.Radio(["none", "prefix", "dual"], value="none", label="KV cache (approximate)")
+                    threshold = gr.Slider(0, 1, value=0, step=0.05,
+                                          label="Parallel decoding threshold (0 = off; steps become a maximum)")
         inputs = [message, chatbot, constraints, gen_length, steps, block_length, temperature, cfg_scale,
-                  remasking, delay]
+                  remasking, delay, cache, threshold]
         outputs = [message, chatbot, view]
         submitted = message.submit(demo.respond, inputs, outputs, api_name="chat")
         clicked = send.click(demo.respond, inputs, outputs, api_name=False)

@@ -189,6 +189,10 @@ def parse_args(argv=None):
     parser.add_argument("--logits_eos_inf", action="store_true", help="forbid EOS in the answer")
     parser.add_argument("--confidence_eos_eot_inf", action="store_true",
                         help="commit EOS/EoT predictions last in each block (paper App. B.4)")
+    parser.add_argument("--cache", choices=("prefix", "dual"), default=None,
+                        help="fast sampling: Fast-dLLM's approximate block-wise KV cache (default: none)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="fast sampling: commit every masked position above this confidence at each step")
     parser.add_argument("--seed", type=int, default=None, help="random seed (for temperature > 0 or random "
                                                                "remasking)")
     parser.add_argument("--no-stream", "--no_stream", dest="stream", action="store_false",
@@ -204,6 +208,8 @@ def parse_args(argv=None):
                      f"gen_length / block_length)")
     if args.temperature < 0 or args.cfg_scale < 0:
         parser.error("--temperature and --cfg_scale must be >= 0")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error("--threshold is a confidence in [0, 1]")
     return parser, args
 
 
@@ -228,6 +234,8 @@ def main(argv=None):
         parser.error(f"--gen_length {args.gen_length} leaves no room for a prompt in the model's "
                      f"{max_length}-token context")
     conversation = Conversation(tokenizer, max_length)
+    fast_options = {key: value for key, value in (("cache", args.cache), ("threshold", args.threshold))
+                    if value is not None}  # only when asked: generate() without them is the reference sampler
     try:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:
@@ -271,7 +279,8 @@ def main(argv=None):
                                block_length=args.block_length, temperature=args.temperature,
                                cfg_scale=args.cfg_scale, remasking=args.remasking, mask_id=mask_id,
                                logits_eos_inf=args.logits_eos_inf, confidence_eos_eot_inf=args.confidence_eos_eot_inf,
-                               eos_id=eos_id, eot_id=eot_id, callback=show if stream else None)
+                               eos_id=eos_id, eot_id=eot_id, callback=show if stream else None,
+                               **fast_options)
             except ValueError as error:
                 conversation.drop_pending_user()
                 writer.clear()

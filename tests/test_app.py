@@ -80,7 +80,8 @@ def run_respond(demo, message, history=(), constraints="", **settings):
     values.update(settings)
     outputs = list(demo.respond(message, list(history), constraints, values["gen_length"], values["steps"],
                                 values["block_length"], values["temperature"], values["cfg_scale"],
-                                values["remasking"], values["delay"]))
+                                values["remasking"], values["delay"], values.get("cache", "none"),
+                                values.get("threshold", 0)))
     return outputs
 
 
@@ -101,8 +102,9 @@ def test_respond_streams_every_step_and_reports_errors(demo):
     # malformed constraints: a clear message, no sampling
     box, _, view = run_respond(demo, "Again", history, constraints="banana")[-1]
     assert box == "Again" and "cannot read the word constraint" in view
-    # and the next request is served
-    assert "Done" in run_respond(demo, "Again", history)[-1][2]
+    # and the next request is served, here with fast sampling (KV cache + parallel decoding)
+    outputs = run_respond(demo, "Again", history, cache="prefix", threshold=0.5)
+    assert "Done" in outputs[-1][2] and len(outputs) - 2 <= DEFAULTS["steps"]
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,8 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
     def ask(message):
         try:
             client = Client(server.url, verbose=False)
-            job = client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.05, api_name="/chat")
+            job = client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.05, "none", 0,
+                                api_name="/chat")
             results[message] = (job.result(timeout=300), job.outputs())
         except Exception as error:  # reported below
             errors.append(error)
@@ -203,3 +206,11 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
 def message_text(message):
     from app import message_text as text
     return text(message)
+
+
+def test_binds_localhost_unless_asked():
+    from app import parse_args
+    _, args = parse_args([])
+    assert args.host == "127.0.0.1" and not args.share
+    _, args = parse_args(["--host", "0.0.0.0", "--port", "8000", "--share"])
+    assert (args.host, args.port, args.share) == ("0.0.0.0", 8000, True)

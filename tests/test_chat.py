@@ -1,7 +1,6 @@
 """chat.py: the token-id history against the chat template, and the real program driven through a
 pseudo-terminal (two turns, an empty line, /reset, /quit, Ctrl-D, Ctrl-C) and through a pipe."""
 import os
-import re
 import subprocess
 import sys
 
@@ -162,7 +161,8 @@ def test_ctrl_d_and_ctrl_c_exit_cleanly(checkpoint, key):
 
 def test_no_stream_through_a_pipe_drops_old_turns(tmp_path, tokenizer):
     checkpoint = make_tiny_checkpoint(str(tmp_path / "short"), max_sequence_length=96)
-    result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream",
+                             "--cache", "prefix", "--threshold", "0.5"], cwd=ROOT,
                             env=ENV, input="first message\nsecond message here\nthird one\n", text=True,
                             capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,448 @@
+"""lm-evaluation-harness adapter for LLaDA: the model `llada_dist`.
+
+Run it like the harness itself (one process, or many with `accelerate launch`):
+
+    python eval_llada.py --tasks llada_arith_mc --model_args model_path=models/llada-tiny-instruct,mc_num=32
+    accelerate launch --num_processes 2 --cpu eval_llada.py --tasks llada_arith_mc --model_args ...
+
+`--model llada_dist` is the default, and the project's offline tasks (tasks/) are always on the include path.
+
+model_args (the reference's names and defaults, plus a few of this project's):
+  model_path (default: the bundled tiny model), mask_id (default: the config's mask_token_id),
+  max_length 4096 (capped at the model's max_sequence_length), batch_size 32, mc_num 128,
+  is_check_greedy True, cfg 0, steps 1024, gen_length 1024, block_length 1024, remasking low_confidence;
+  temperature 0, logits_eos_inf False, confidence_eos_eot_inf False, seed 1234, device, dtype,
+  forward_batch (rows per model call when packing likelihood requests; default batch_size),
+  pad_to_multiple_of 16 (length buckets, see below), truncation False (left-truncate over-long prompts
+  for generation instead of raising).
+
+Determinism across process counts: the Monte Carlo masks of a likelihood request are drawn from a seed
+derived from (seed, context, continuation), and every sequence is padded to a length that depends on the
+sequence alone (a multiple of pad_to_multiple_of, with the padding masked out of attention). So a
+request's score does not depend on which other requests share its batch or process: 1 and N processes give
+the same numbers. Sampling with temperature > 0 or random remasking runs one request per call, seeded
+per request, for the same reason.
+"""
+
+import hashlib
+import logging
+import math
+import os
+import sys
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+TASKS_DIR = os.path.join(ROOT, "tasks")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from generate import generate, model_logits  # noqa: E402
+from get_log_likelihood import forward_process  # noqa: E402
+
+from lm_eval.api.model import LM  # noqa: E402
+from lm_eval.api.registry import register_model  # noqa: E402
+
+logger = logging.getLogger("eval_llada")
+
+_TRUE = ("1", "true", "yes", "y", "t")
+
+
+def _as_bool(value):
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def request_seed(seed, *parts):
+    """A 63-bit seed from the global seed and a request's strings: stable across processes and runs."""
+    digest = hashlib.sha256("\x1f".join([str(seed), *map(str, parts)]).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def bucket_length(length, multiple, cap=None):
+    """Length to pad a sequence of `length` tokens to: the next multiple of `multiple`, at most `cap`."""
+    padded = -(-length // multiple) * multiple if multiple > 1 else length
+    if cap is not None:
+        padded = min(padded, max(cap, length))
+    return padded
+
+
+def plan_generation(gen_length, steps, block_length, max_gen_toks=None):
+    """Canvas length, steps and block length for a request allowed at most max_gen_toks new tokens.
+
+    With max_gen_toks >= gen_length the model's settings are used as they are. Otherwise the canvas shrinks
+    to max_gen_toks (rounded up to whole blocks for semi-autoregressive settings) and the steps shrink in
+    proportion (at least one per block, a multiple of the number of blocks); the answer is then cut to
+    max_gen_toks tokens."""
+    if gen_length % block_length:
+        raise ValueError(f"gen_length={gen_length} must be a multiple of block_length={block_length}")
+    if max_gen_toks is None or max_gen_toks >= gen_length:
+        return gen_length, steps, block_length
+    if max_gen_toks <= 0:
+        raise ValueError(f"max_gen_toks must be positive (got {max_gen_toks})")
+    if block_length >= gen_length:  # pure diffusion: one block over the whole (shorter) answer
+        length = max_gen_toks
+        block = length
+    else:
+        block = block_length
+        length = -(-max_gen_toks // block) * block
+    num_blocks = length // block
+    new_steps = max(1, round(steps * length / gen_length))
+    new_steps = max(num_blocks, -(-new_steps // num_blocks) * num_blocks)
+    return length, new_steps, block
+
+
+@register_model("llada_dist")
+class LLaDAEvalHarness(LM):
+    def __init__(self, model_path=None, mask_id=None, max_length=4096, batch_size=32, mc_num=128,
+                 is_check_greedy=True, cfg=0., steps=1024, gen_length=1024, block_length=1024,
+                 remasking="low_confidence", temperature=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
+                 seed=1234, device=None, dtype=None, forward_batch=None, pad_to_multiple_of=16, truncation=False,
+                 max_batch_size=None, **kwargs):
+        super().__init__()
+        if kwargs:
+            logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
+        from modeling_llada import load_model_and_tokenizer
+
+        self.batch_size = int(batch_size)
+        self.mc_num = int(mc_num)
+        if self.mc_num <= 0 or self.batch_size <= 0 or self.mc_num % self.batch_size:
+            raise ValueError(f"mc_num={self.mc_num} must be a positive multiple of batch_size={self.batch_size} "
+                             f"(each Monte Carlo round masks batch_size copies); e.g. mc_num=128,batch_size=32")
+        self.forward_batch = max(int(forward_batch or self.batch_size), self.batch_size)
+        self.is_check_greedy = _as_bool(is_check_greedy)
+        self.cfg = float(cfg)
+        self.steps, self.gen_length, self.block_length = int(steps), int(gen_length), int(block_length)
+        plan_generation(self.gen_length, self.steps, self.block_length)  # validate early
+        self.remasking = remasking
+        self.temperature = float(temperature)
+        self.logits_eos_inf = _as_bool(logits_eos_inf)
+        self.confidence_eos_eot_inf = _as_bool(confidence_eos_eot_inf)
+        self.seed = int(seed)
+        self.pad_multiple = max(1, int(pad_to_multiple_of))
+        self.truncation = _as_bool(truncation)
+
+        if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
+            device = None  # the harness passes --device cuda by default; take the first available instead
+        self.accelerator = None
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size > 1:
+            import accelerate
+            self.accelerator = accelerate.Accelerator()
+            self._rank = self.accelerator.process_index
+            self._world_size = self.accelerator.num_processes
+            device = str(self.accelerator.device)
+        else:
+            self._rank, self._world_size = 0, 1
+        self.model, self.tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
+        config = self.model.config
+        self.mask_id = int(mask_id) if mask_id is not None else int(config.mask_token_id)
+        self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else config.eos_token_id
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
+        eot = self.tokenizer.convert_tokens_to_ids("<|eot_id|>")
+        self.eot_id = eot if isinstance(eot, int) and eot != self.tokenizer.unk_token_id else self.eos_id
+        self.bos_id = self.tokenizer.bos_token_id
+        model_max = getattr(config, "max_sequence_length", None)
+        self.max_length = min(int(max_length), model_max) if model_max else int(max_length)
+        if self.pad_id == self.mask_id:
+            raise ValueError("the tokenizer pads with the mask token; give it another pad token (EOS)")
+
+    # ----------------------------------------------------------------------------------------------------
+    # plumbing the harness needs
+    @property
+    def device(self):
+        return self.model.device
+
+    def all_gather(self, tensor):
+        if self._world_size <= 1:
+            return tensor
+        return self.accelerator.gather(tensor)
+
+    def gather_object(self, obj, dst=0):
+        if self._world_size <= 1:
+            return [obj]
+        result = [None] * self._world_size if self._rank == dst else None
+        torch.distributed.gather_object(obj, result, dst=dst)
+        return result
+
+    def barrier(self):
+        if self._world_size > 1:
+            self.accelerator.wait_for_everyone()
+
+    @property
+    def tokenizer_name(self):
+        return self.tokenizer.name_or_path.replace("/", "__")
+
+    def chat_template(self, chat_template=False):
+        return self.tokenizer.chat_template if chat_template else None
+
+    def apply_chat_template(self, chat_history, add_generation_prompt=True):
+        return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  continue_final_message=not add_generation_prompt)
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string, additional_config=None):
+        """model_args win over the harness's own --batch_size / --device (which it always passes)."""
+        from lm_eval.utils import simple_parse_args_string
+        args = simple_parse_args_string(arg_string or "")
+        for key, value in (additional_config or {}).items():
+            if value is not None and key not in args:
+                args[key] = int(value) if key == "batch_size" and str(value).isdigit() else value
+        if str(args.get("batch_size", "")).startswith("auto"):
+            args.pop("batch_size")
+        return cls(**args)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict, additional_config=None):
+        args = dict(arg_dict)
+        for key, value in (additional_config or {}).items():
+            if value is not None and key not in args:
+                args[key] = value
+        if str(args.get("batch_size", "")).startswith("auto"):
+            args.pop("batch_size")
+        return cls(**args)
+
+    def _encode(self, text):
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _encode_pair(self, context, continuation):
+        """Trailing spaces of the context move to the continuation; the continuation's tokens are those of
+        the whole string after the context's. (Only spaces and tabs: the newlines that end a chat template's
+        assistant header stay in the prompt, where the model saw them in training.)"""
+        spaces = len(context) - len(context.rstrip(" \t"))
+        if spaces:
+            continuation = context[-spaces:] + continuation
+            context = context[:-spaces]
+        whole = self._encode(context + continuation)
+        context_ids = self._encode(context)
+        if whole[:len(context_ids)] != context_ids:  # the tokenizer merged across the boundary
+            return context_ids, self._encode(continuation)
+        return context_ids, whole[len(context_ids):]
+
+    # ----------------------------------------------------------------------------------------------------
+    # likelihood
+    @torch.no_grad()
+    def _score(self, items):
+        """items: list of (prompt ids, answer ids, seed). Returns the Monte Carlo estimate of log p(answer |
+        prompt) for each, as get_log_likelihood computes it (mc_num / batch_size stratified rounds, cfg),
+        packing the rounds of several requests into one forward call."""
+        results = [None] * len(items)
+        rounds = self.mc_num // self.batch_size
+        groups = defaultdict(list)
+        for index, (prompt, answer, seed) in enumerate(items):
+            if len(answer) == 0:
+                raise ValueError("a continuation is empty after tokenization; its log-likelihood is undefined")
+            total = len(prompt) + len(answer)
+            if total > self.max_length:
+                raise ValueError(f"a request is {total} tokens (context {len(prompt)} + continuation "
+                                 f"{len(answer)}), over max_length={self.max_length}; use fewer few-shot "
+                                 f"examples or a model with a longer context")
+            groups[bucket_length(total, self.pad_multiple, self.max_length)].append(index)
+        for length, indices in sorted(groups.items()):
+            # all rows of one request: rounds x batch_size masked copies, drawn from the request's own seed
+            rows, masks, fractions, owners, prompt_rows = [], [], [], [], []
+            for index in indices:
+                prompt, answer, seed = items[index]
+                sequence = torch.tensor(prompt + answer, device=self.device)[None].repeat(self.batch_size, 1)
+                torch.manual_seed(seed)
+                for _ in range(rounds):
+                    noisy, fraction = forward_process(sequence, len(prompt), self.mask_id)
+                    pad = length - sequence.shape[1]
+                    rows.append(F.pad(noisy, (0, pad), value=self.pad_id))
+                    targets = F.pad(sequence, (0, pad), value=self.pad_id)
+                    masks.append(targets)
+                    fractions.append(fraction)
+                    prompt_rows.append(len(prompt))
+                    owners.append(index)
+            losses = defaultdict(list)
+            per_call = max(1, self.forward_batch // self.batch_size)  # whole rounds per forward call
+            for start in range(0, len(rows), per_call):
+                chunk = slice(start, start + per_call)
+                noisy = torch.cat(rows[chunk])
+                targets = torch.cat(masks[chunk])
+                attention = torch.zeros_like(noisy)
+                prompt_index = torch.zeros_like(noisy, dtype=torch.bool)
+                for j, round_index in enumerate(range(start, min(start + per_call, len(rows)))):
+                    row = slice(j * self.batch_size, (j + 1) * self.batch_size)
+                    owner = items[owners[round_index]]
+                    attention[row, :len(owner[0]) + len(owner[1])] = 1
+                    prompt_index[row, :prompt_rows[round_index]] = True
+                # always pass the mask, so a row's numbers do not depend on its neighbours' padding
+                logits = model_logits(self.model, noisy, attention, prompt_index, self.cfg, self.mask_id)
+                for j, round_index in enumerate(range(start, min(start + per_call, len(rows)))):
+                    row = slice(j * self.batch_size, (j + 1) * self.batch_size)
+                    mask_index = noisy[row] == self.mask_id
+                    token_loss = F.cross_entropy(logits[row][mask_index].float(), targets[row][mask_index],
+                                                 reduction="none")
+                    weights = fractions[round_index].expand_as(mask_index)[mask_index]
+                    losses[owners[round_index]].append((token_loss / weights).sum().item() / self.batch_size)
+            for index in indices:
+                results[index] = -sum(losses[index]) / len(losses[index])
+        return results
+
+    @torch.no_grad()
+    def _greedy_matches(self, items):
+        """For each (prompt ids, answer ids): does decoding the answer one token per step, committing the most
+        confident masked position each time, reproduce it? Requests of equal shape run together."""
+        results = [None] * len(items)
+        groups = defaultdict(list)
+        for index, (prompt, answer) in enumerate(items):
+            groups[(len(prompt), len(answer))].append(index)
+        for (prompt_len, answer_len), indices in groups.items():
+            for start in range(0, len(indices), self.forward_batch):
+                chunk = indices[start:start + self.forward_batch]
+                prompt = torch.tensor([items[i][0] for i in chunk], device=self.device)
+                target = torch.tensor([items[i][1] for i in chunk], device=self.device)
+                x = torch.cat([prompt, torch.full_like(target, self.mask_id)], dim=1)
+                prompt_index = torch.zeros_like(x, dtype=torch.bool)
+                prompt_index[:, :prompt_len] = True
+                for _ in range(answer_len):
+                    mask_index = x == self.mask_id
+                    logits = model_logits(self.model, x, None, prompt_index, self.cfg, self.mask_id)
+                    probabilities = torch.softmax(logits.float(), dim=-1)
+                    confidence, prediction = probabilities.max(dim=-1)
+                    confidence = torch.where(mask_index, confidence, -torch.inf)
+                    position = confidence.argmax(dim=1)
+                    rows = torch.arange(x.shape[0], device=x.device)
+                    x[rows, position] = prediction[rows, position]
+                matches = (x[:, prompt_len:] == target).all(dim=1).tolist()
+                for i, match in zip(chunk, matches):
+                    results[i] = bool(match)
+        return results
+
+    def loglikelihood(self, requests, disable_tqdm=False):
+        items, greedy_items = [], []
+        for request in requests:
+            context, continuation = request.args
+            prompt, answer = self._encode_pair(context, continuation)
+            items.append((prompt, answer, request_seed(self.seed, "ll", context, continuation)))
+            greedy_items.append((prompt, answer))
+        scores = self._score(items)
+        greedy = self._greedy_matches(greedy_items) if self.is_check_greedy else [False] * len(items)
+        out = []
+        for request, score, is_greedy in zip(requests, scores, greedy):
+            out.append((score, is_greedy))
+            self.cache_hook.add_partial("loglikelihood", request.args, (score, is_greedy))
+        return out
+
+    def loglikelihood_rolling(self, requests, disable_tqdm=False):
+        """log p(text) for whole texts: the text is cut into windows of at most max_length tokens (one less
+        when the tokenizer has a BOS, which becomes each window's one-token prompt) and the windows' Monte
+        Carlo bounds are summed: a lower bound on the log-likelihood, like every estimate here."""
+        prefix = [self.bos_id] if self.bos_id is not None else []
+        window = self.max_length - len(prefix)
+        items, owners = [], []
+        for n, request in enumerate(requests):
+            (text,) = request.args
+            tokens = self._encode(text)
+            if not tokens:
+                raise ValueError("loglikelihood_rolling got an empty text")
+            for w, start in enumerate(range(0, len(tokens), window)):
+                items.append((prefix, tokens[start:start + window], request_seed(self.seed, "rolling", text, w)))
+                owners.append(n)
+        scores = self._score(items)
+        totals = [0.0] * len(requests)
+        for n, score in zip(owners, scores):
+            totals[n] += score
+        for request, total in zip(requests, totals):
+            self.cache_hook.add_partial("loglikelihood_rolling", request.args, total)
+        return totals
+
+    # ----------------------------------------------------------------------------------------------------
+    # generation
+    def _generation_settings(self, gen_kwargs):
+        gen_kwargs = dict(gen_kwargs or {})
+        until = gen_kwargs.get("until") or []
+        if isinstance(until, str):
+            until = [until]
+        max_gen_toks = gen_kwargs.get("max_gen_toks")
+        max_gen_toks = int(max_gen_toks) if max_gen_toks is not None else None
+        temperature = self.temperature
+        if gen_kwargs.get("do_sample") and gen_kwargs.get("temperature") is not None:
+            temperature = float(gen_kwargs["temperature"])
+        length, steps, block = plan_generation(self.gen_length, self.steps, self.block_length, max_gen_toks)
+        return list(until), max_gen_toks, (length, steps, block, temperature)
+
+    def _prompt_ids(self, context, gen_length):
+        ids = self._encode(context)
+        room = self.max_length - gen_length
+        if len(ids) > room:
+            if not self.truncation or room <= 0:
+                raise ValueError(f"a generation request's context is {len(ids)} tokens; with gen_length "
+                                 f"{gen_length} it exceeds max_length={self.max_length}. Lower gen_length, use "
+                                 f"fewer few-shot examples, or pass truncation=True to keep the context's end")
+            ids = ids[-room:]
+        return ids
+
+    @torch.no_grad()
+    def generate_until(self, requests, disable_tqdm=False):
+        prepared, groups = [], defaultdict(list)
+        for index, request in enumerate(requests):
+            context, gen_kwargs = request.args
+            until, max_gen_toks, setting = self._generation_settings(gen_kwargs)
+            prompt = self._prompt_ids(context, setting[0])
+            stochastic = setting[3] > 0 or self.remasking == "random"
+            padded = bucket_length(len(prompt), self.pad_multiple, self.max_length - setting[0])
+            key = (setting, padded, index if stochastic else -1)
+            prepared.append((context, prompt, until, max_gen_toks))
+            groups[key].append(index)
+        outputs = [None] * len(requests)
+        for (setting, padded, single), indices in groups.items():
+            length, steps, block, temperature = setting
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                prompt = torch.full((len(chunk), padded), self.pad_id, dtype=torch.long)
+                attention = torch.zeros_like(prompt)
+                for row, i in enumerate(chunk):
+                    ids = prepared[i][1]
+                    prompt[row, padded - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                    attention[row, padded - len(ids):] = 1
+                if single >= 0:
+                    torch.manual_seed(request_seed(self.seed, "gen", prepared[single][0]))
+                out = generate(self.model, prompt.to(self.device), attention_mask=attention.to(self.device),
+                               steps=steps, gen_length=length, block_length=block, temperature=temperature,
+                               cfg_scale=self.cfg, remasking=self.remasking, mask_id=self.mask_id,
+                               logits_eos_inf=self.logits_eos_inf, confidence_eos_eot_inf=self.confidence_eos_eot_inf,
+                               eos_id=self.eos_id, eot_id=self.eot_id)
+                for row, i in enumerate(chunk):
+                    outputs[i] = self._postprocess(out[row, padded:].tolist(), prepared[i][2], prepared[i][3])
+        for request, text in zip(requests, outputs):
+            self.cache_hook.add_partial("generate_until", request.args, text)
+        return outputs
+
+    def _postprocess(self, tokens, until, max_gen_toks):
+        """Cut the answer at max_gen_toks, at the first EOS / EoT, then at the first stop sequence."""
+        if max_gen_toks is not None:
+            tokens = tokens[:max_gen_toks]
+        for stop_id in (self.eos_id, self.eot_id):
+            if stop_id in tokens:
+                tokens = tokens[:tokens.index(stop_id)]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        for stop in until:
+            if stop and stop in text:
+                text = text[:text.index(stop)]
+        return text
+
+
+def main(argv=None):
+    """The harness's command line with `--model llada_dist` as default and tasks/ on the include path."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("run", "ls", "validate"):
+        command, argv = [argv[0]], argv[1:]
+    else:
+        command = ["run"]
+    if command == ["run"] and "--model" not in argv:
+        argv += ["--model", "llada_dist"]
+    if "--include_path" not in argv:
+        argv += ["--include_path", TASKS_DIR]
+    sys.argv = [sys.argv[0]] + command + argv
+    from lm_eval.__main__ import cli_evaluate
+    cli_evaluate()
+
+
+if __name__ == "__main__":
+    main()

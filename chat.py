@@ -244,6 +244,11 @@ def main(argv=None):
           f"block_length {args.block_length}. /reset starts over, /quit or Ctrl-D leaves.")
     writer = InPlaceWriter(sys.stdout)
     try:
+        MASK_GLYPH.encode(sys.stdout.encoding or "ascii")
+        glyph = MASK_GLYPH
+    except (UnicodeEncodeError, LookupError):  # a terminal that cannot show it
+        glyph = "_"
+    try:
         while True:
             try:
                 text = input("You: ")
@@ -272,7 +277,7 @@ def main(argv=None):
 
             def show(state):
                 answer = state.x[0, prompt_len:].tolist()
-                writer.draw("LLaDA: " + render_canvas(tokenizer, answer, mask_id, stop_ids))
+                writer.draw("LLaDA: " + render_canvas(tokenizer, answer, mask_id, stop_ids, glyph))
 
             try:
                 out = generate(model, prompt, steps=args.steps, gen_length=args.gen_length,

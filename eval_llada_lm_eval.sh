@@ -11,20 +11,21 @@ export HF_ALLOW_CODE_EVAL=1
 LAUNCH=${LAUNCH:-accelerate launch}
 MODEL=${MODEL:-GSAI-ML/LLaDA-8B-Base}
 OUT=${OUT:-runs/lm_eval}
+LIMIT_ARGS=(${LIMIT:+--limit "$LIMIT"})   # LIMIT=N: first N documents of each task (quick checks)
 
 offline() {
   local tiny="${TINY_MODEL:-$ROOT/models/llada-tiny-instruct}"
   # likelihood tasks: multiple choice over held-out arithmetic, Shakespeare perplexity
   python "$ROOT/eval_llada.py" --tasks llada_arith_mc,llada_shakespeare --apply_chat_template \
-    --model_args "model_path=$tiny,mc_num=32,batch_size=32,is_check_greedy=False" --output_path "$OUT/tiny_ll"
+    --model_args "model_path=$tiny,mc_num=32,batch_size=32,is_check_greedy=False" --output_path "$OUT/tiny_ll" "${LIMIT_ARGS[@]}"
   # generation: held-out arithmetic, semi-autoregressive, 96 tokens in blocks of 32
   python "$ROOT/eval_llada.py" --tasks llada_arith --apply_chat_template \
     --model_args "model_path=$tiny,gen_length=96,steps=96,block_length=32,batch_size=64,confidence_eos_eot_inf=True" \
-    --output_path "$OUT/tiny_gen"
+    --output_path "$OUT/tiny_gen" "${LIMIT_ARGS[@]}"
   # HumanEval: the pipeline and the sandboxed scoring run (the tiny model scores ~0)
-  python "$ROOT/eval_llada.py" --tasks llada_humaneval --confirm_run_unsafe_code --limit 20 \
-    --model_args "model_path=$tiny,gen_length=64,steps=64,block_length=64,batch_size=20,truncation=True" \
-    --output_path "$OUT/tiny_humaneval"
+  python "$ROOT/eval_llada.py" --tasks llada_humaneval --confirm_run_unsafe_code \
+    --model_args "model_path=$tiny,gen_length=64,steps=64,block_length=64,batch_size=32,truncation=True" \
+    --output_path "$OUT/tiny_humaneval" "${LIMIT_ARGS[@]}"
 }
 
 base() {

@@ -13,6 +13,8 @@ anything else the English one the bundled model was fine-tuned on (data/build_da
     python eval_reverse.py --model GSAI-ML/LLaDA-8B-Instruct --data poems.json --type btf   # paper setting
 
 Prints the accuracy and writes one JSON line per item (question, target, answer, hit) to --output.
+A causal checkpoint (config.causal, the autoregressive twin of train.py --objective ar) is decoded greedily left to
+right instead (same prompts, same answer length; --cfg does not apply to it).
 """
 
 import argparse
@@ -79,6 +81,29 @@ def is_hit(target, answer):
 
 
 @torch.no_grad()
+def autoregressive_generate(model, prompt, attention_mask, gen_length, stop_ids, eos_id=None):
+    """Greedy left-to-right decoding for a causal model (config.causal, e.g. train.py --objective ar): the
+    logits at the last position predict the next token. Rows that have emitted a stop token keep emitting it."""
+    x, mask = prompt, attention_mask
+    done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    stop = torch.tensor(sorted(stop_ids), device=x.device)
+    for _ in range(gen_length):
+        logits = model(x, attention_mask=mask).logits[:, -1].float()
+        if eos_id is not None:
+            logits[:, eos_id] = -torch.inf
+        token = logits.argmax(dim=-1)
+        token = torch.where(done, stop[0], token)
+        done |= torch.isin(token, stop)
+        x = torch.cat([x, token[:, None]], dim=1)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        if done.all():
+            x = torch.cat([x, torch.full((x.shape[0], prompt.shape[1] + gen_length - x.shape[1]), stop[0].item(),
+                                         dtype=x.dtype, device=x.device)], dim=1)
+            break
+    return x
+
+
+@torch.no_grad()
 def answer_questions(model, tokenizer, questions, gen_length, steps, block_length, cfg=0., eos_inf=False,
                      batch_size=32, chat=True, remasking="low_confidence", temperature=0.):
     eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
@@ -99,10 +124,14 @@ def answer_questions(model, tokenizer, questions, gen_length, steps, block_lengt
         for row, i in enumerate(ids):
             prompt[row, width - len(i):] = torch.tensor(i)
             attention[row, width - len(i):] = 1
-        out = generate(model, prompt.to(model.device), attention_mask=attention.to(model.device), steps=steps,
-                       gen_length=gen_length, block_length=block_length, temperature=temperature, cfg_scale=cfg,
-                       remasking=remasking, mask_id=model.config.mask_token_id, logits_eos_inf=eos_inf,
-                       eos_id=tokenizer.eos_token_id, eot_id=eot)
+        if getattr(model.config, "causal", False):  # the autoregressive twin: greedy next-token decoding
+            out = autoregressive_generate(model, prompt.to(model.device), attention.to(model.device), gen_length,
+                                          stops, eos_id=tokenizer.eos_token_id if eos_inf else None)
+        else:
+            out = generate(model, prompt.to(model.device), attention_mask=attention.to(model.device), steps=steps,
+                           gen_length=gen_length, block_length=block_length, temperature=temperature, cfg_scale=cfg,
+                           remasking=remasking, mask_id=model.config.mask_token_id, logits_eos_inf=eos_inf,
+                           eos_id=tokenizer.eos_token_id, eot_id=eot)
         for row in out[:, width:].tolist():
             cut = next((k for k, token in enumerate(row) if token in stops), len(row))
             answers.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())

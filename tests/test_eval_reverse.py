@@ -34,3 +34,21 @@ def test_reverse_eval_runs(tmp_path_factory, tmp_path):
     assert "accuracy:" in result.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and all({"question", "target", "answer", "hit"} <= set(r) for r in rows)
+
+
+def test_autoregressive_twin_is_decoded_left_to_right(tmp_path):
+    """A causal checkpoint (train.py --objective ar) goes through greedy next-token decoding."""
+    import torch
+    from eval_helpers import make_random_model
+    from modeling_llada import load_model_and_tokenizer
+
+    path = make_random_model(str(tmp_path / "ar"))
+    model, tokenizer = load_model_and_tokenizer(path, device="cpu")
+    model.config.causal = True
+    answers = eval_reverse.answer_questions(model, tokenizer, ['What is the line before: "x"?', "Hi"], 8, 8, 8)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    prompt = torch.tensor([[5, 6, 7]])
+    out = eval_reverse.autoregressive_generate(model, prompt, torch.ones_like(prompt), 4, {tokenizer.eos_token_id})
+    assert out.shape == (1, 7)
+    logits = model(prompt).logits[:, -1]
+    assert out[0, 3].item() == logits.argmax().item()

@@ -142,6 +142,7 @@ def main():
         page.goto(server.url)
         for i, message in enumerate(args.messages):
             send(page, message)
+            page.wait_for_selector("#denoising .llada-tokens .tok.mask", timeout=120_000)  # this answer started
             if i < len(args.messages) - 1:
                 wait_for_done(page)
         print(wait_for_step(page, args.fraction))

@@ -226,12 +226,16 @@ class LLaDAEvalHarness(LM):
     # ----------------------------------------------------------------------------------------------------
     # likelihood
     @torch.no_grad()
-    def _score(self, items):
+    def _score(self, items, disable_tqdm=True):
         """items: list of (prompt ids, answer ids, seed). Returns the Monte Carlo estimate of log p(answer |
-        prompt) for each, as get_log_likelihood computes it (mc_num / batch_size stratified rounds, cfg),
-        packing the rounds of several requests into one forward call."""
+        prompt) for each, as get_log_likelihood computes it (mc_num / batch_size stratified rounds, cfg), with
+        the rounds of several requests of one length bucket packed into each forward call (streamed, so memory
+        stays at forward_batch rows)."""
+        from tqdm import tqdm
+
         results = [None] * len(items)
         rounds = self.mc_num // self.batch_size
+        per_call = max(1, self.forward_batch // self.batch_size)  # whole rounds per forward call
         groups = defaultdict(list)
         for index, (prompt, answer, seed) in enumerate(items):
             if len(answer) == 0:
@@ -242,46 +246,50 @@ class LLaDAEvalHarness(LM):
                                  f"{len(answer)}), over max_length={self.max_length}; use fewer few-shot "
                                  f"examples or a model with a longer context")
             groups[bucket_length(total, self.pad_multiple, self.max_length)].append(index)
+        losses = defaultdict(list)
+        progress = tqdm(total=len(items), desc="llada loglikelihood", disable=disable_tqdm or self._rank != 0)
+
+        def flush(pending, length):
+            """pending: list of (owner, noisy (b, n), targets (b, n), masked fraction (b, 1), prompt length)."""
+            noisy = torch.full((len(pending) * self.batch_size, length), self.pad_id, dtype=torch.long,
+                               device=self.device)
+            targets = noisy.clone()
+            # always pass the mask, so a row's numbers do not depend on its neighbours' padding
+            attention = torch.zeros_like(noisy)
+            prompt_index = torch.zeros_like(noisy, dtype=torch.bool)
+            for j, (_, rows, target, _, prompt_len) in enumerate(pending):
+                block = slice(j * self.batch_size, (j + 1) * self.batch_size)
+                noisy[block, :rows.shape[1]] = rows
+                targets[block, :rows.shape[1]] = target
+                attention[block, :rows.shape[1]] = 1
+                prompt_index[block, :prompt_len] = True
+            logits = model_logits(self.model, noisy, attention, prompt_index, self.cfg, self.mask_id)
+            for j, (owner, rows, target, fraction, _) in enumerate(pending):
+                block = slice(j * self.batch_size, (j + 1) * self.batch_size)
+                mask_index = noisy[block] == self.mask_id
+                token_loss = F.cross_entropy(logits[block][mask_index].float(), targets[block][mask_index],
+                                             reduction="none")
+                weights = fraction.expand_as(mask_index)[mask_index]
+                losses[owner].append((token_loss / weights).sum().item() / self.batch_size)
+
         for length, indices in sorted(groups.items()):
-            # all rows of one request: rounds x batch_size masked copies, drawn from the request's own seed
-            rows, masks, fractions, owners, prompt_rows = [], [], [], [], []
+            pending = []
             for index in indices:
                 prompt, answer, seed = items[index]
                 sequence = torch.tensor(prompt + answer, device=self.device)[None].repeat(self.batch_size, 1)
-                torch.manual_seed(seed)
+                torch.manual_seed(seed)  # the request's own masks, whatever else shares its batch or process
                 for _ in range(rounds):
                     noisy, fraction = forward_process(sequence, len(prompt), self.mask_id)
-                    pad = length - sequence.shape[1]
-                    rows.append(F.pad(noisy, (0, pad), value=self.pad_id))
-                    targets = F.pad(sequence, (0, pad), value=self.pad_id)
-                    masks.append(targets)
-                    fractions.append(fraction)
-                    prompt_rows.append(len(prompt))
-                    owners.append(index)
-            losses = defaultdict(list)
-            per_call = max(1, self.forward_batch // self.batch_size)  # whole rounds per forward call
-            for start in range(0, len(rows), per_call):
-                chunk = slice(start, start + per_call)
-                noisy = torch.cat(rows[chunk])
-                targets = torch.cat(masks[chunk])
-                attention = torch.zeros_like(noisy)
-                prompt_index = torch.zeros_like(noisy, dtype=torch.bool)
-                for j, round_index in enumerate(range(start, min(start + per_call, len(rows)))):
-                    row = slice(j * self.batch_size, (j + 1) * self.batch_size)
-                    owner = items[owners[round_index]]
-                    attention[row, :len(owner[0]) + len(owner[1])] = 1
-                    prompt_index[row, :prompt_rows[round_index]] = True
-                # always pass the mask, so a row's numbers do not depend on its neighbours' padding
-                logits = model_logits(self.model, noisy, attention, prompt_index, self.cfg, self.mask_id)
-                for j, round_index in enumerate(range(start, min(start + per_call, len(rows)))):
-                    row = slice(j * self.batch_size, (j + 1) * self.batch_size)
-                    mask_index = noisy[row] == self.mask_id
-                    token_loss = F.cross_entropy(logits[row][mask_index].float(), targets[row][mask_index],
-                                                 reduction="none")
-                    weights = fractions[round_index].expand_as(mask_index)[mask_index]
-                    losses[owners[round_index]].append((token_loss / weights).sum().item() / self.batch_size)
-            for index in indices:
-                results[index] = -sum(losses[index]) / len(losses[index])
+                    pending.append((index, noisy, sequence, fraction, len(prompt)))
+                    if len(pending) == per_call:
+                        flush(pending, length)
+                        pending = []
+                progress.update(1)
+            if pending:
+                flush(pending, length)
+        progress.close()
+        for index in range(len(items)):
+            results[index] = -sum(losses[index]) / len(losses[index])
         return results
 
     @torch.no_grad()
@@ -321,7 +329,7 @@ class LLaDAEvalHarness(LM):
             prompt, answer = self._encode_pair(context, continuation)
             items.append((prompt, answer, request_seed(self.seed, "ll", context, continuation)))
             greedy_items.append((prompt, answer))
-        scores = self._score(items)
+        scores = self._score(items, disable_tqdm)
         greedy = self._greedy_matches(greedy_items) if self.is_check_greedy else [False] * len(items)
         out = []
         for request, score, is_greedy in zip(requests, scores, greedy):
@@ -344,7 +352,7 @@ class LLaDAEvalHarness(LM):
             for w, start in enumerate(range(0, len(tokens), window)):
                 items.append((prefix, tokens[start:start + window], request_seed(self.seed, "rolling", text, w)))
                 owners.append(n)
-        scores = self._score(items)
+        scores = self._score(items, disable_tqdm)
         totals = [0.0] * len(requests)
         for n, score in zip(owners, scores):
             totals[n] += score
@@ -390,7 +398,9 @@ class LLaDAEvalHarness(LM):
             key = (setting, padded, index if stochastic else -1)
             prepared.append((context, prompt, until, max_gen_toks))
             groups[key].append(index)
+        from tqdm import tqdm
         outputs = [None] * len(requests)
+        progress = tqdm(total=len(requests), desc="llada generate", disable=disable_tqdm or self._rank != 0)
         for (setting, padded, single), indices in groups.items():
             length, steps, block, temperature = setting
             for start in range(0, len(indices), self.batch_size):
@@ -410,6 +420,8 @@ class LLaDAEvalHarness(LM):
                                eos_id=self.eos_id, eot_id=self.eot_id)
                 for row, i in enumerate(chunk):
                     outputs[i] = self._postprocess(out[row, padded:].tolist(), prepared[i][2], prepared[i][3])
+                progress.update(len(chunk))
+        progress.close()
         for request, text in zip(requests, outputs):
             self.cache_hook.add_partial("generate_until", request.args, text)
         return outputs

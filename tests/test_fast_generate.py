@@ -29,6 +29,11 @@ def left_pad(rows):
     return ids, mask
 
 
+def returned_cache(out):
+    """The output's cache field: `cache` in recent transformers, `past_key_values` before."""
+    return out.cache if hasattr(out, "cache") else out.past_key_values
+
+
 class Counter:
     """Counts the model's forward calls through a hook."""
 
@@ -50,7 +55,7 @@ def test_cache_reproduces_full_forward(n_kv_heads):
     ids, mask = left_pad(prompts([12, 20]))
     with torch.no_grad():
         full = model(ids, attention_mask=mask, use_cache=True)
-        cache = full.cache if hasattr(full, "cache") else full.past_key_values
+        cache = returned_cache(full)
         assert isinstance(cache, LLaDACache) and len(cache) == 2 and cache.get_seq_length() == 20
         assert cache.keys[0].shape == (2, n_kv_heads, 20, 8)  # stored before the GQA repeat
         stored = cache.keys[0].data_ptr()
@@ -77,7 +82,7 @@ def test_cache_sees_in_place_changes_of_other_positions():
     changed = ids.clone()
     changed[0, 3] = 7
     with torch.no_grad():
-        cache = model(ids, use_cache=True).cache
+        cache = returned_cache(model(ids, use_cache=True))
         model(changed[:, 3:4], past_key_values=cache, cache_position=3)
         # With one layer, K/V depend only on each position's own token, so the cache now equals a fresh one.
         got = model(changed[:, 10:], past_key_values=cache, cache_position=10).logits
@@ -87,7 +92,7 @@ def test_cache_sees_in_place_changes_of_other_positions():
 def test_cache_errors_are_clear(tiny_model):
     ids = prompts([10])[0][None]
     with torch.no_grad():
-        cache = tiny_model(ids, use_cache=True).cache
+        cache = returned_cache(tiny_model(ids, use_cache=True))
         with pytest.raises(ValueError, match="attention_mask covers"):
             tiny_model(ids[:, :4], attention_mask=torch.ones(1, 4), past_key_values=cache, cache_position=0)
         with pytest.raises(ValueError, match="past the cached length"):

@@ -13,10 +13,13 @@ the reference mode, peak memory, exact-match accuracy, and the share of rows tok
 
 Writes benchmarks/results/<tag>.md (the table), <tag>.json (every number) and <tag>.png (the plot).
 Peak memory: torch.cuda.max_memory_allocated on CUDA; on the CPU, the process's peak resident memory above
-what it held before the mode started (sampled every 5 ms from /proc), so read CPU figures as approximate.
+what it held before the mode started (sampled every 5 ms from /proc, after returning freed heap pages to the
+OS with malloc_trim), so read CPU figures as approximate.
 """
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import sys
@@ -69,6 +72,11 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
+            gc.collect()
+            try:  # hand freed heap pages back to the OS so the next mode's growth shows in the resident size
+                ctypes.CDLL("libc.so.6").malloc_trim(0)
+            except OSError:
+                pass
             self.base = self.peak = self._rss()
             self.running = True
             self.thread = threading.Thread(target=self._sample, daemon=True)

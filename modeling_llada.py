@@ -268,7 +268,8 @@ class LLaDAModelLM(PreTrainedModel):
         cached positions included. position_ids (b, Lq): default cache_position (or 0..Lq-1).
 
         KV cache (see LLaDACache): with use_cache=True and no past_key_values, a cache of this call's keys and
-        values is returned as `past_key_values`. With past_key_values, input_ids are the tokens at positions
+        values is returned in the output's `cache` field (`past_key_values` in transformers versions before that
+        rename; the argument may be passed under either name). With a cache, input_ids are the tokens at positions
         cache_position (a LongTensor of consecutive positions, or its first position as an int; default: the
         cache's end); their keys/values are written into the cache in place, queries attend over the whole
         cache, and the updated cache is returned. logits_to_keep: 0 = logits for every input position, n = the

@@ -298,3 +298,13 @@ def test_callback_and_steps_with_fast_options(tiny_model):
 def test_fast_option_errors(tiny_model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         run(tiny_model, torch.tensor([[1, 2, 3]]), steps=8, gen_length=8, block_length=8, **kwargs)
+
+
+def test_cache_argument_under_either_name(tiny_model):
+    ids = prompts([10])[0][None]
+    with torch.no_grad():
+        full = tiny_model(ids, use_cache=True)
+        cache = returned_cache(full)
+        by_new_name = tiny_model(ids[:, 4:6], cache=cache, cache_position=torch.arange(4, 6)).logits
+        by_old_name = tiny_model(ids[:, 4:6], past_key_values=cache, cache_position=torch.arange(4, 6)).logits
+    assert torch.allclose(by_new_name, full.logits[:, 4:6], atol=1e-4) and torch.equal(by_new_name, by_old_name)

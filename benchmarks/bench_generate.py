@@ -2,7 +2,8 @@
 
 For each gen_length (default 64, 256, 512; block 32, steps = gen_length, i.e. the reference's one token per
 step), every mode answers the same held-out arithmetic questions (data/arith_test.jsonl, chat prompts through
-the tokenizer's chat template, final answer parsed by data.build_data.parse_final_answer). Reported per mode:
+the tokenizer's chat template, final answer parsed by data.build_data.parse_final_answer from the text before the
+first EoT/EOS). Reported per mode:
 forward passes (model calls) per answer token, answer tokens per second of generate() wall time, speedup over
 the reference mode, peak memory, exact-match accuracy, and the share of rows token-identical to the reference.
 
@@ -164,6 +165,13 @@ def run_mode(model, batches, gen_length, block_length, options, ids):
     finally:
         handle.remove()
     return outputs, seconds, cpu_seconds, calls[0], memory.bytes
+
+
+def answer_tokens(row, ids):
+    """The answer proper: the tokens before the first EoT or EOS (what follows is padding, or junk that a model
+    writes past its training length)."""
+    ends = ((row == ids["eos"]) | (row == ids["eot"])).nonzero()
+    return row[:int(ends[0])] if len(ends) else row
 
 
 def fmt_bytes(n):
@@ -329,7 +337,7 @@ def main(argv=None):
             result["cpu_speedup"] = base["cpu_seconds"] / result["cpu_seconds"]
             result["identical"] = float((all_out == reference).all(dim=1).float().mean())
             if questions is not None:
-                texts = tokenizer.batch_decode(all_out, skip_special_tokens=True)
+                texts = tokenizer.batch_decode([answer_tokens(row, ids) for row in all_out], skip_special_tokens=True)
                 correct = sum(parse_final_answer(t) == q["answer"] for t, q in zip(texts, questions))
                 result.update(correct=correct, accuracy=correct / rows, sample=texts[0])
             results.append(result)

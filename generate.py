@@ -9,7 +9,13 @@ right (block_length < gen_length is the paper's semi-autoregressive remasking); 
 share of the steps, and at every step the most confident masked positions of the current block take
 their predictions while the rest stay masked.
 
-Run `python generate.py` for the reference example: three word problems in one left-padded batch.
+Fast sampling (keyword options, all off by default): `cache='prefix'|'dual'` (Fast-dLLM's block-wise
+approximate KV cache), `threshold=` / `factor=` (parallel decoding: several tokens per step),
+`block_logits=True` (lm head on the active block only; exact) and `early_exit=True` (stop once the rest can only
+be EOS; exact when it applies). See generate()'s docstring and benchmarks/README.md for measured speedups.
+
+Run `python generate.py` for the reference example: three word problems in one left-padded batch;
+`python generate.py --cache dual --threshold 0.9` samples them the fast way.
 """
 
 import argparse
@@ -327,6 +333,10 @@ def main():
     parser.add_argument("--temperature", type=float, default=0.)
     parser.add_argument("--cfg_scale", type=float, default=0.)
     parser.add_argument("--remasking", choices=REMASKING, default="low_confidence")
+    parser.add_argument("--cache", choices=("prefix", "dual"), default=None, help="approximate KV cache")
+    parser.add_argument("--threshold", type=float, default=None, help="parallel decoding: confidence threshold")
+    parser.add_argument("--factor", type=float, default=None, help="parallel decoding: Fast-dLLM's factor rule")
+    parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     args = parser.parse_args()
 
     from modeling_llada import load_model_and_tokenizer  # the script needs the project; generate() does not
@@ -346,7 +356,8 @@ def main():
         out = generate(model, encoded["input_ids"], attention_mask=encoded["attention_mask"], steps=args.steps,
                        gen_length=args.gen_length, block_length=args.block_length, temperature=args.temperature,
                        cfg_scale=args.cfg_scale, remasking=args.remasking, mask_id=model.config.mask_token_id,
-                       eos_id=tokenizer.eos_token_id, eot_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+                       eos_id=tokenizer.eos_token_id, eot_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"),
+                       cache=args.cache, threshold=args.threshold, factor=args.factor, early_exit=args.early_exit)
     except ValueError as error:
         parser.error(str(error))
     answers = tokenizer.batch_decode(out[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -324,7 +324,10 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
 
 
 def main():
-    parser = argparse.ArgumentParser(description="Answer three word problems in one left-padded batch.")
+    parser = argparse.ArgumentParser(description="Answer prompts in one left-padded batch (default: the reference's "
+                                                 "three word problems).")
+    parser.add_argument("prompts", nargs="*", help="questions (default: three word problems)")
+    parser.add_argument("--raw", action="store_true", help="continue the prompts as plain text, no chat template")
     parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--gen_length", type=int, default=128)
@@ -341,15 +344,16 @@ def main():
 
     from modeling_llada import load_model_and_tokenizer  # the script needs the project; generate() does not
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
-    questions = [
+    questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
         "How many kilometers can she run in 8 hours?",
         "Joy can read 8 pages of a book in 20 minutes. How many hours will it take her to read 120 pages?",
         "Randy has 60 mango trees on his farm. He also has 5 less than half as many coconut trees as mango "
         "trees. How many trees does Randy have in all in his farm?",
     ]
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
-                                             tokenize=False) for q in questions]
+    prompts = questions if args.raw else [
+        tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+        for q in questions]
     tokenizer.padding_side = "left"
     encoded = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
     try:

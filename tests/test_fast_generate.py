@@ -5,28 +5,11 @@ they provably reduce to the reference, and otherwise for completeness and batch 
 import pytest
 import torch
 
-from conftest import EOS_ID, EOT_ID, MASK_ID, tiny_config
+from conftest import EOS_ID, MASK_ID, tiny_config
 from generate import generate, select_parallel
 from modeling_llada import LLaDACache, LLaDAModelLM
-
-
-def run(model, prompt, **kwargs):
-    return generate(model, prompt, mask_id=MASK_ID, eos_id=EOS_ID, eot_id=EOT_ID, **kwargs)
-
-
-def prompts(lengths, seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, 50, (n,), generator=generator) for n in lengths]
-
-
-def left_pad(rows):
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), EOS_ID, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = r
-        mask[i, width - len(r):] = 1
-    return ids, mask
+from test_generate import left_pad, run
+from test_generate import random_prompts as prompts
 
 
 def returned_cache(out):

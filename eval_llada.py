@@ -26,7 +26,6 @@ per request, for the same reason.
 
 import hashlib
 import logging
-import math
 import os
 import sys
 from collections import defaultdict

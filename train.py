@@ -23,7 +23,6 @@ import csv
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -199,7 +198,9 @@ def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep):
         tokenizer.save_pretrained(os.path.join(tmp, "model"))
         with open(os.path.join(tmp, "trainer_state.json"), "w") as handle:
             json.dump({"step": step}, handle)
-        os.replace(tmp, final) if not os.path.exists(final) else (shutil.rmtree(final), os.replace(tmp, final))
+        if os.path.exists(final):  # the same step saved again (a resumed run that had not moved on)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
         for old in checkpoint_dirs(out_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -50,10 +50,10 @@ def modes(threshold, factor):
         "prefix": dict(cache="prefix"),
         "dual": dict(cache="dual"),
         f"threshold {threshold}": dict(threshold=threshold),
-        f"prefix+thr": dict(cache="prefix", threshold=threshold),
-        f"dual+thr": dict(cache="dual", threshold=threshold),
+        "prefix+thr": dict(cache="prefix", threshold=threshold),
+        "dual+thr": dict(cache="dual", threshold=threshold),
         f"dual+factor {factor}": dict(cache="dual", factor=factor),
-        f"dual+thr+exit": dict(cache="dual", threshold=threshold, early_exit=True),
+        "dual+thr+exit": dict(cache="dual", threshold=threshold, early_exit=True),
     }
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import EOS_ID, MASK_ID, tiny_config
-from generate import generate, select_parallel
+from generate import select_parallel
 from modeling_llada import LLaDACache, LLaDAModelLM
 from test_generate import left_pad, run
 from test_generate import random_prompts as prompts

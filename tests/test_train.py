@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT
 from modeling_llada import LLaDAModelLM
 from train import collate_sft, diffusion_loss, main
 

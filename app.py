@@ -321,15 +321,9 @@ def parse_args(argv=None):
 def main(argv=None):
     parser, args = parse_args(argv)
     import gradio as gr
-    from transformers.utils import logging as transformers_logging
 
-    from modeling_llada import load_model_and_tokenizer
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    try:
-        model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, dtype=args.dtype)
-    except (FileNotFoundError, OSError, ValueError) as error:
-        parser.error(str(error))
+    from modeling_llada import load_for_script
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype)
     blocks = build_demo(Demo(model, tokenizer))
     blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],

@@ -216,15 +216,8 @@ def parse_args(argv=None):
 def main(argv=None):
     parser, args = parse_args(argv)
     stream = args.stream and sys.stdout.isatty()
-    from transformers.utils import logging as transformers_logging
-
-    from modeling_llada import load_model_and_tokenizer  # heavy imports after the argument checks
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    try:
-        model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, dtype=args.dtype)
-    except (FileNotFoundError, OSError, ValueError) as error:
-        parser.error(str(error))
+    from modeling_llada import load_for_script  # heavy imports after the argument checks
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     mask_id, eos_id, eot_id = special_ids(model, tokenizer)

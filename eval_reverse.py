@@ -171,8 +171,8 @@ def main(argv=None):
     steps = args.steps or gen_length
     block_length = args.block_length or gen_length
 
-    from modeling_llada import load_model_and_tokenizer
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    from modeling_llada import load_for_script
+    model, tokenizer = load_for_script(parser, args.model, device=args.device)
     try:
         answers = answer_questions(model, tokenizer, [i["question"] for i in items], gen_length, steps,
                                    block_length, cfg=args.cfg, eos_inf=args.eos_inf, batch_size=args.batch_size,

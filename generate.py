@@ -342,8 +342,8 @@ def main():
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     args = parser.parse_args()
 
-    from modeling_llada import load_model_and_tokenizer  # the script needs the project; generate() does not
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    from modeling_llada import load_for_script  # the script needs the project; generate() does not
+    model, tokenizer = load_for_script(parser, args.model, device=args.device)
     questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
         "How many kilometers can she run in 8 hours?",

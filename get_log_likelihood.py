@@ -74,8 +74,8 @@ def main():
     parser.add_argument("--cfg_scale", type=float, default=0.)
     args = parser.parse_args()
 
-    from modeling_llada import load_model_and_tokenizer
-    model, tokenizer = load_model_and_tokenizer(args.model, device=args.device)
+    from modeling_llada import load_for_script
+    model, tokenizer = load_for_script(parser, args.model, device=args.device)
     prompt_text = tokenizer.apply_chat_template([{"role": "user", "content": args.question}],
                                                 add_generation_prompt=True, tokenize=False)
     prompt = torch.tensor(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])

@@ -328,3 +328,15 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None):
     model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
     tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(path), model.config)
     return model, tokenizer
+
+
+def load_for_script(parser, model_name_or_path=None, device=None, dtype=None):
+    """load_model_and_tokenizer for a command-line script: transformers' loading chatter silenced, and a
+    missing model or a bad device/dtype reported as the script's one-line usage error."""
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype)
+    except (OSError, ValueError, RuntimeError) as error:
+        parser.error(f"cannot load the model {model_name_or_path or DEFAULT_MODEL!r}: {error}")

@@ -8,6 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from modeling_llada import LLaDAConfig, LLaDAModelLM  # noqa: E402
+from tiny_checkpoint import TOKENIZER_DIR, make_tiny_checkpoint  # noqa: E402
 
 MASK_ID, EOS_ID, EOT_ID = 60, 61, 62
 
@@ -29,3 +30,18 @@ def tiny_model():
             if parameter.dim() == 2:
                 parameter.mul_(8)
     return model
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    """The project's tokenizer (data/tokenizer), for tests of the programs."""
+    from transformers import AutoTokenizer
+    if not os.path.exists(os.path.join(TOKENIZER_DIR, "tokenizer.json")):
+        pytest.skip("data/tokenizer is not built (python data/build_tokenizer.py)")
+    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tokenizer):
+    """A random tiny checkpoint on disk, loadable by path (--model)."""
+    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny-llada")))

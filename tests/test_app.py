@@ -10,27 +10,12 @@ import torch
 
 from browser_demo import AppServer, chromium_path, launch_browser, last_bot_message, send, wait_for_done, \
     wait_for_step
-from tiny_checkpoint import TOKENIZER_DIR, make_tiny_checkpoint
-
 from app import Demo, DemoError, parse_constraints  # noqa: E402
 from chat import cut_answer  # noqa: E402
 
 # the app's default settings (sliders), used to compute the answers the browser must show
 DEFAULTS = dict(gen_length=64, steps=32, block_length=32, temperature=0., cfg_scale=0., remasking="low_confidence")
 SCREENSHOT_DIR = os.environ.get("LLADA_SCREENSHOT_DIR")  # keep the screenshots (CI artifacts)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-    if not os.path.exists(os.path.join(TOKENIZER_DIR, "tokenizer.json")):
-        pytest.skip("data/tokenizer is not built (python data/build_tokenizer.py)")
-    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tokenizer):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny-llada")))
 
 
 @pytest.fixture(scope="module")

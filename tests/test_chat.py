@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from tiny_checkpoint import ROOT, TOKENIZER_DIR, make_tiny_checkpoint
+from tiny_checkpoint import ROOT, make_tiny_checkpoint
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect drives chat.py through a pseudo-terminal")
 
@@ -17,19 +17,6 @@ from generate import generate  # noqa: E402
 FLAGS = ["--gen_length", "32", "--steps", "16", "--block_length", "16"]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TERM="xterm", COLUMNS="100", LINES="40",
            TRANSFORMERS_OFFLINE="1", HF_HUB_OFFLINE="1")
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-    if not os.path.exists(os.path.join(TOKENIZER_DIR, "tokenizer.json")):
-        pytest.skip("data/tokenizer is not built (python data/build_tokenizer.py)")
-    return AutoTokenizer.from_pretrained(TOKENIZER_DIR)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tokenizer):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny-llada")))
 
 
 def template_ids(tokenizer, messages, add_generation_prompt=True):

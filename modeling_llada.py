@@ -141,19 +141,6 @@ class LLaDACache:
             self.values[layer_idx] = stored_v = torch.cat([stored_v[:, :, :start], value], dim=2)
         return stored_k, stored_v
 
-    def crop(self, length):
-        """Keep the first `length` positions."""
-        self.keys = [k[:, :, :length] for k in self.keys]
-        self.values = [v[:, :, :length] for v in self.values]
-
-    def select_rows(self, index):
-        """Keep the batch rows `index` (LongTensor or bool mask), e.g. to drop finished rows."""
-        self.keys = [k[index] for k in self.keys]
-        self.values = [v[index] for v in self.values]
-
-    def to_legacy_cache(self):
-        return tuple(zip(self.keys, self.values))
-
 
 class LLaDAModel(nn.Module):
     """Holds `transformer` (wte, blocks, ln_f, ff_out), the module tree of the official checkpoints."""

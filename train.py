@@ -9,6 +9,8 @@ Objectives (paper section 2, REFERENCE.md section 4):
   is divided by its answer length, padding included, then averaged over the batch.
 - ar: the same network with causal attention and next-token cross entropy (on the answer for SFT), for
   experiments such as the reversal curse.
+- replay (SFT, optional): every --replay_every-th step is a pretraining batch from --replay_data instead,
+  so fine-tuning does not erase what pretraining taught (plain-text continuation, memorised poems).
 
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
 {"messages": [{"role", "content"}, ...]} for SFT (rendered with the tokenizer's chat template; the last
@@ -222,7 +224,7 @@ def export_final(accelerator, model, tokenizer, out_dir):
 
 # ----------------------------------------------------------------------------------------------- logging
 
-LOG_FIELDS = ["step", "loss", "lr", "tokens", "seconds", "eval_loss"]
+LOG_FIELDS = ["step", "loss", "lr", "tokens", "seconds", "eval_loss", "replay_loss"]
 
 
 def append_log(path, row, resume_step=None):
@@ -258,6 +260,9 @@ def plot_log(csv_path, png_path):
     evals = [(int(r["step"]), float(r["eval_loss"])) for r in rows if r["eval_loss"]]
     if evals:
         ax_loss.plot(*zip(*evals), "o-", label="eval loss")
+    replays = [(int(r["step"]), float(r["replay_loss"])) for r in rows if r.get("replay_loss")]
+    if replays:
+        ax_loss.plot(*zip(*replays), label="replay (pretraining) loss", alpha=0.7)
     ax_loss.set_xlabel("step")
     ax_loss.set_yscale("log")
     ax_loss.legend()
@@ -301,6 +306,10 @@ def parse_args(argv=None):
     parser.add_argument("--eval_every", type=int, default=200)
     parser.add_argument("--eval_batches", type=int, default=8)
     parser.add_argument("--log_every", type=int, default=10)
+    parser.add_argument("--replay_data", default=None,
+                        help="SFT only: pretraining jsonl mixed in as every --replay_every-th step")
+    parser.add_argument("--replay_every", type=int, default=4)
+    parser.add_argument("--replay_batch_size", type=int, default=8, help="seq_len chunks per replay micro-step")
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -309,7 +318,10 @@ def parse_args(argv=None):
         parser.error("from scratch, --tokenizer is required (e.g. data/tokenizer)")
     if args.resume and args.init is not None and checkpoint_dirs(args.out):
         print("--resume: continuing from the run's checkpoint; --init is ignored", file=sys.stderr)
-    for name in ("max_steps", "batch_size", "grad_accum", "seq_len", "save_every", "eval_every", "log_every"):
+    if args.replay_data and args.stage != "sft":
+        parser.error("--replay_data mixes pretraining batches into SFT; use it with --stage sft")
+    for name in ("max_steps", "batch_size", "grad_accum", "seq_len", "save_every", "eval_every", "log_every",
+                 "replay_every", "replay_batch_size"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive")
     return args
@@ -329,8 +341,8 @@ def build_model(args, tokenizer):
     return LLaDAModelLM(config)
 
 
-def make_batch(dataset, indices, args, pad_id, device, generator):
-    if args.stage == "sft":
+def make_batch(dataset, indices, stage, args, pad_id, device, generator):
+    if stage == "sft":
         input_ids, prompt_lengths = collate_sft([dataset[i] for i in indices.tolist()], pad_id)
         return input_ids.to(device), prompt_lengths.to(device)
     input_ids = dataset[indices]
@@ -348,7 +360,7 @@ def evaluate(args, model, eval_set, mask_id, pad_id, device):
     losses = []
     for b in range(args.eval_batches):
         indices = torch.arange(b * args.batch_size, (b + 1) * args.batch_size) % size
-        batch = make_batch(eval_set, indices, args, pad_id, device, torch.Generator().manual_seed(b))
+        batch = make_batch(eval_set, indices, args.stage, args, pad_id, device, torch.Generator().manual_seed(b))
         losses.append(compute_loss(args, model, batch, mask_id, generator).item())
     model.train()
     return sum(losses) / len(losses)
@@ -373,6 +385,8 @@ def main(argv=None):
         else:  # hold out the last 1% (at least one batch) for the eval loss
             held_out = max(args.batch_size, len(dataset) // 100)
             dataset, eval_set = dataset[:-held_out], dataset[-held_out:]
+        replay_set = load_dataset(args.replay_data, "pretrain", tokenizer, args.seq_len, args.on_bad_data) \
+            if args.replay_data else None
     except (BadDataError, OSError) as error:
         raise SystemExit(f"error: {error}")
     if len(dataset) < args.batch_size * accelerator.num_processes:
@@ -408,15 +422,23 @@ def main(argv=None):
     global_batch = args.batch_size * accelerator.num_processes * args.grad_accum
     data_generator = torch.Generator()
     tokens_seen, started = 0, time.time()
+    latest_loss = {}  # by kind of step: args.stage or "replay"
     progress = tqdm(range(start_step, args.max_steps), initial=start_step, total=args.max_steps,
                     disable=not accelerator.is_main_process, desc=f"{args.stage} ({args.objective})")
     for step in progress:
-        indices = batch_indices(len(dataset), global_batch, step, args.seed)
+        replay = replay_set is not None and step % args.replay_every == args.replay_every - 1
+        if replay:
+            source, stage, batch_size = replay_set, "pretrain", args.replay_batch_size
+            indices = batch_indices(len(replay_set), batch_size * accelerator.num_processes * args.grad_accum,
+                                    step // args.replay_every, args.seed)
+        else:
+            source, stage, batch_size = dataset, args.stage, args.batch_size
+            indices = batch_indices(len(dataset), global_batch, step, args.seed)
         data_generator.manual_seed(args.seed * 7919 + step)
-        micro_batches = indices.view(args.grad_accum, accelerator.num_processes, args.batch_size)
+        micro_batches = indices.view(args.grad_accum, accelerator.num_processes, batch_size)
         total_loss = 0.0
         for micro in micro_batches:
-            batch = make_batch(dataset, micro[accelerator.process_index], args, pad_id, accelerator.device,
+            batch = make_batch(source, micro[accelerator.process_index], stage, args, pad_id, accelerator.device,
                                data_generator)
             with accelerator.accumulate(model):
                 loss = compute_loss(args, model, batch, mask_id)
@@ -429,15 +451,18 @@ def main(argv=None):
             total_loss += loss.item() / args.grad_accum
             tokens_seen += batch[0].numel() * accelerator.num_processes
         done = step + 1
+        latest_loss["replay" if replay else args.stage] = total_loss
         if not math.isfinite(total_loss):
             raise SystemExit(f"error: loss became {total_loss} at step {done}; lower --lr or resume from a checkpoint")
         eval_loss = evaluate(args, model, eval_set, mask_id, pad_id, accelerator.device) \
             if done % args.eval_every == 0 or done == args.max_steps else None
         if accelerator.is_main_process and (done % args.log_every == 0 or eval_loss is not None):
-            progress.set_postfix(loss=f"{total_loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            append_log(log_path, dict(step=done, loss=f"{total_loss:.5f}", lr=f"{scheduler.get_last_lr()[0]:.3e}",
+            loss = latest_loss.get(args.stage, total_loss)
+            progress.set_postfix(loss=f"{loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            append_log(log_path, dict(step=done, loss=f"{loss:.5f}", lr=f"{scheduler.get_last_lr()[0]:.3e}",
                                       tokens=tokens_seen, seconds=f"{time.time() - started:.1f}",
-                                      eval_loss="" if eval_loss is None else f"{eval_loss:.5f}"))
+                                      eval_loss="" if eval_loss is None else f"{eval_loss:.5f}",
+                                      replay_loss=f"{latest_loss['replay']:.5f}" if "replay" in latest_loss else ""))
             if eval_loss is not None:
                 plot_log(log_path, os.path.join(args.out, "loss.png"))
         if done % args.save_every == 0 or done == args.max_steps:

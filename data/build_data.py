@@ -265,7 +265,8 @@ def _canon(a: int, op: str, b: int) -> tuple:
 
 
 def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140,
-          n_test_mul: int = 20, sft_arith_reps: int = 2) -> dict:
+          n_test_mul: int = 20, sft_arith_reps: int = 2, sonnet_extra_reps: int = 12,
+          fact_doc_reps: int = 30, sft_drill_reps: int = 10) -> dict:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -400,6 +401,34 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         mc.append({"question": arith_question(a, op, b, 0),
                    "choices": [str(c) for c in choices], "label": choices.index(ans)})
 
+    # ---- drills and repetition (own RNG, so the test sets and splits above stay as published) --
+    # The first bundled model got the digit steps of its worked answers wrong ("5 + 3 = 9"): inside a
+    # worked answer a masked step can often be copied from the visible final line instead of computed.
+    # Drills ask for each step fact alone, and the sonnets are repeated until their couplets are learned.
+    drill_rng = random.Random(f"{seed}-drills")
+    for _ in range(sonnet_extra_reps):
+        pretrain.extend(sonnet_docs)
+    n_fact_docs = 0
+    for _ in range(fact_doc_reps):
+        facts = [(a, op, b) for op in OPS for a in range(10) for b in range(10)]
+        drill_rng.shuffle(facts)
+        for i in range(0, len(facts), 12):
+            pretrain.append(" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}." for a, op, b in facts[i:i + 12]))
+            n_fact_docs += 1
+    drill_rng.shuffle(pretrain)
+    drills = [(f"{a} + {b}", a + b) for a in range(10) for b in range(10)]
+    drills += [(f"{a} - {b}", a - b) for a in range(10) for b in range(a + 1)]
+    drills += [(f"{a} + {b} + 1", a + b + 1) for a in range(1, 10) for b in range(1, 10)]
+    drills += [(f"{a + 10} - {b}", a + 10 - b) for a in range(10) for b in range(a + 1, 10)]
+    drills += [(f"{a} - 1 - {b}", a - 1 - b) for a in range(1, 10) for b in range(1, a)]
+    n_drills = 0
+    for _ in range(sft_drill_reps):
+        for expr, value in drills:
+            t = drill_rng.randrange(len(QUESTION_TEMPLATES))
+            sft.append(ex(QUESTION_TEMPLATES[t].replace("{a} {op} {b}", expr), f"{expr} = {value}."))
+            n_drills += 1
+    drill_rng.shuffle(sft)
+
     # ---- write ------------------------------------------------------------------------------
     def dump_jsonl(path: Path, rows):
         with open(path, "w", encoding="utf-8") as f:
@@ -420,13 +449,14 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         "pretrain_docs": len(pretrain),
         "pretrain_chars": sum(len(t) for t in pretrain),
         "pretrain_shakespeare_chunks": n_shk_chunks,
-        "pretrain_sonnet_docs": len(sonnet_docs) * 3,
-        "pretrain_arith_docs": len(arith_docs),
+        "pretrain_sonnet_docs": len(sonnet_docs) * (3 + sonnet_extra_reps),
+        "pretrain_arith_docs": len(arith_docs) + n_fact_docs,
         "sft_examples": len(sft),
         "sft_addsub": n_addsub,
         "sft_mul": n_mul,
         "sft_chat": n_chat,
         "sft_couplet_questions": n_coup,
+        "sft_step_drills": n_drills,
         "arith_test": len(test),
         "arith_test_by_op": {op: sum(1 for t in test if t["op"] == op) for op in OPS},
         "mc_test": len(mc),

@@ -72,14 +72,20 @@ def test_pretrain_sft_and_ar_runs_write_loadable_checkpoints_and_logs(tmp_path, 
     assert sorted(os.listdir(tmp_path / "pt")) == ["args.json", "final", "log.csv", "loss.png", "step-0000002",
                                                     "step-0000004"]
     main(["--stage", "sft", "--data", str(sft), "--init", str(tmp_path / "pt" / "final"), "--out",
-          str(tmp_path / "sft"), "--max_steps", "3", "--save_every", "3", "--eval_every", "3", "--seq_len", "32",
-          "--batch_size", "4", "--threads", "1", "--log_every", "1"])
+          str(tmp_path / "sft"), "--max_steps", "4", "--save_every", "4", "--eval_every", "4", "--seq_len", "32",
+          "--batch_size", "4", "--threads", "1", "--log_every", "1", "--replay_data", str(pretrain_data),
+          "--replay_every", "2", "--replay_batch_size", "2"])
     model = AutoModel.from_pretrained(tmp_path / "sft" / "final")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "sft" / "final")
     assert isinstance(model, LLaDAModelLM) and not model.config.causal
     assert tokenizer.mask_token_id == model.config.mask_token_id
     rows = (tmp_path / "sft" / "log.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,lr,tokens,seconds,eval_loss" and len(rows) == 4
+    assert rows[0] == "step,loss,lr,tokens,seconds,eval_loss,replay_loss" and len(rows) == 5
+    # Steps 2 and 4 are replayed pretraining batches (2 rows of up to 32 tokens: 1% are cropped, and step 4's
+    # is); steps 1 and 3 are SFT batches.
+    step, _, _, tokens, _, _, replay_loss = zip(*(row.split(",") for row in rows[1:]))
+    assert replay_loss[0] == "" and replay_loss[1] and replay_loss[3] != replay_loss[1]
+    assert int(tokens[1]) - int(tokens[0]) == 2 * 32 and (int(tokens[3]) - int(tokens[2])) % 2 == 0
     main(["--stage", "pretrain", "--objective", "ar", "--data", str(pretrain_data), "--out", str(tmp_path / "ar"),
           "--max_steps", "2", "--save_every", "2", "--eval_every", "2", *TINY])
     assert AutoModel.from_pretrained(tmp_path / "ar" / "final").config.causal
@@ -92,6 +98,9 @@ def test_bad_data_is_reported_with_file_and_line_or_skipped(tmp_path):
     data = tmp_path / "bad.jsonl"
     data.write_text("\n".join(lines) + "\n")
     common = ["--stage", "sft", "--data", data, "--max_steps", "1", *TINY]
+    misplaced = run_train("--stage", "pretrain", "--data", data, "--replay_data", data, "--max_steps", "1", *TINY,
+                          "--out", tmp_path / "c")
+    assert misplaced.returncode == 2 and "use it with --stage sft" in misplaced.stderr
     failed = run_train(*common, "--out", tmp_path / "a")
     assert failed.returncode != 0
     assert f"{data}:5: empty answer" in failed.stderr and "Traceback" not in failed.stderr

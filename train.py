@@ -10,7 +10,8 @@ Objectives (paper section 2, REFERENCE.md section 4):
 - ar: the same network with causal attention and next-token cross entropy (on the answer for SFT), for
   experiments such as the reversal curse.
 - replay (SFT, optional): every --replay_every-th step is a pretraining batch from --replay_data instead,
-  so fine-tuning does not erase what pretraining taught (plain-text continuation, memorised poems).
+  so fine-tuning does not erase what pretraining taught (plain-text continuation, memorised poems); its
+  loss is scaled by --replay_weight.
 
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
 {"messages": [{"role", "content"}, ...]} for SFT (rendered with the tokenizer's chat template; the last
@@ -310,6 +311,9 @@ def parse_args(argv=None):
                         help="SFT only: pretraining jsonl mixed in as every --replay_every-th step")
     parser.add_argument("--replay_every", type=int, default=4)
     parser.add_argument("--replay_batch_size", type=int, default=8, help="seq_len chunks per replay micro-step")
+    parser.add_argument("--replay_weight", type=float, default=0.1,
+                        help="factor on the replay loss: pretraining losses are about 20x SFT losses, and at full "
+                             "weight their gradients dominate AdamW's second moments and stall the SFT steps")
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -442,7 +446,7 @@ def main(argv=None):
                                data_generator)
             with accelerator.accumulate(model):
                 loss = compute_loss(args, model, batch, mask_id)
-                accelerator.backward(loss)
+                accelerator.backward(loss * args.replay_weight if replay else loss)
                 if accelerator.sync_gradients and args.grad_clip:
                     accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
                 optimizer.step()

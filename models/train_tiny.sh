@@ -15,8 +15,8 @@ python train.py --stage pretrain --data data/pretrain.jsonl --tokenizer data/tok
   --d_model 192 --n_layers 6 --n_heads 4 --batch_size 8 --max_steps 4000 --lr 2e-3 --warmup_steps 200 \
   "${COMMON[@]}" "$@"
 python train.py --stage sft --data data/sft.jsonl --init "$RUN-pretrain/final" --out "$RUN-sft" \
-  --batch_size 64 --max_steps 4000 --lr 1e-3 --warmup_steps 100 --on_bad_data skip \
-  --replay_data data/pretrain.jsonl --replay_every 4 --replay_batch_size 8 "${COMMON[@]}" "$@"
+  --batch_size 64 --max_steps 3000 --lr 1e-3 --warmup_steps 100 --on_bad_data skip \
+  --replay_data data/pretrain.jsonl --replay_every 8 --replay_batch_size 8 --replay_weight 0.1 "${COMMON[@]}" "$@"
 if [ "$OBJECTIVE" = diffusion ]; then  # new weights and logs into the bundled directories; model cards stay
   cp "$RUN-pretrain/final/"* models/llada-tiny-base/
   cp "$RUN-sft/final/"* models/llada-tiny-instruct/

@@ -23,6 +23,7 @@ import ctypes
 import gc
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -253,7 +254,7 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
     parser.add_argument("--tag", default=None, help="file name stem of the results (default from the model)")
     args = parser.parse_args(argv)
-    args.command = "python benchmarks/bench_generate.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    args.command = "python benchmarks/bench_generate.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     torch.set_num_threads(args.threads)
     from tqdm.auto import tqdm
 

@@ -424,6 +424,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "args.json"), "w") as handle:
         json.dump(vars(args), handle, indent=1)
     global_batch = args.batch_size * accelerator.num_processes * args.grad_accum
+    replay_global_batch = args.replay_batch_size * accelerator.num_processes * args.grad_accum
     data_generator = torch.Generator()
     tokens_seen, started = 0, time.time()
     latest_loss = {}  # by kind of step: args.stage or "replay"
@@ -433,8 +434,7 @@ def main(argv=None):
         replay = replay_set is not None and step % args.replay_every == args.replay_every - 1
         if replay:
             source, stage, batch_size = replay_set, "pretrain", args.replay_batch_size
-            indices = batch_indices(len(replay_set), batch_size * accelerator.num_processes * args.grad_accum,
-                                    step // args.replay_every, args.seed)
+            indices = batch_indices(len(replay_set), replay_global_batch, step // args.replay_every, args.seed)
         else:
             source, stage, batch_size = dataset, args.stage, args.batch_size
             indices = batch_indices(len(dataset), global_batch, step, args.seed)

@@ -264,6 +264,14 @@ def _canon(a: int, op: str, b: int) -> tuple:
     return (min(a, b), max(a, b), op)
 
 
+def shuffled_fact_docs(rng: random.Random) -> list[str]:
+    """Every one-digit fact ``a op b = c.`` once, in a random order, twelve to a document."""
+    facts = [(a, op, b) for op in OPS for a in range(10) for b in range(10)]
+    rng.shuffle(facts)
+    return [" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}." for a, op, b in facts[i:i + 12])
+            for i in range(0, len(facts), 12)]
+
+
 def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140,
           n_test_mul: int = 20, sft_arith_reps: int = 2, sonnet_extra_reps: int = 12,
           fact_doc_reps: int = 30, sft_drill_reps: int = 10) -> dict:
@@ -325,11 +333,7 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
                 if _ > 0:
                     rng.shuffle(bs)
                 arith_docs.append(" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}." for b in bs))
-        facts = [(a, op, b) for op in OPS for a in range(10) for b in range(10)]
-        rng.shuffle(facts)
-        for i in range(0, len(facts), 12):
-            arith_docs.append(" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}."
-                                       for a, op, b in facts[i:i + 12]))
+        arith_docs.extend(shuffled_fact_docs(rng))
     worked = list(train_pairs)
     rng.shuffle(worked)
     worked = worked[: len(worked) // 2]
@@ -408,13 +412,8 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     drill_rng = random.Random(f"{seed}-drills")
     for _ in range(sonnet_extra_reps):
         pretrain.extend(sonnet_docs)
-    n_fact_docs = 0
-    for _ in range(fact_doc_reps):
-        facts = [(a, op, b) for op in OPS for a in range(10) for b in range(10)]
-        drill_rng.shuffle(facts)
-        for i in range(0, len(facts), 12):
-            pretrain.append(" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}." for a, op, b in facts[i:i + 12]))
-            n_fact_docs += 1
+    fact_docs = [doc for _ in range(fact_doc_reps) for doc in shuffled_fact_docs(drill_rng)]
+    pretrain.extend(fact_docs)
     drill_rng.shuffle(pretrain)
     drills = [(f"{a} + {b}", a + b) for a in range(10) for b in range(10)]
     drills += [(f"{a} - {b}", a - b) for a in range(10) for b in range(a + 1)]
@@ -450,7 +449,7 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         "pretrain_chars": sum(len(t) for t in pretrain),
         "pretrain_shakespeare_chunks": n_shk_chunks,
         "pretrain_sonnet_docs": len(sonnet_docs) * (3 + sonnet_extra_reps),
-        "pretrain_arith_docs": len(arith_docs) + n_fact_docs,
+        "pretrain_arith_docs": len(arith_docs) + len(fact_docs),
         "sft_examples": len(sft),
         "sft_addsub": n_addsub,
         "sft_mul": n_mul,

@@ -56,3 +56,13 @@ def test_shakespeare_perplexity_beats_uniform(tmp_path):
     tokens = sum(len(tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs)
     uniform_bits_per_byte = tokens * math.log2(len(tokenizer)) / sum(len(d.encode()) for d in docs)
     assert results["llada_shakespeare"]["bits_per_byte,none"] < 0.8 * uniform_bits_per_byte
+
+
+def test_step_digit_probe_masks_only_result_digits_and_scores_the_bundled_model(capsys):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from probe_step_digits import main, result_positions
+    tokens = ["7", "Ġ+", "Ġ", "8", "Ġ=", "Ġ", "1", "5", ",", "Ġcarry", "Ġ", "1", "."]
+    assert result_positions(tokens) == [6, 7]
+    main(["--questions", "10"])
+    share = float(capsys.readouterr().out.split("right: ")[1].split("%")[0])
+    assert 20 < share <= 100  # the bundled model knows many of its step facts (about 60% on 80 questions)

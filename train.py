@@ -113,9 +113,13 @@ def load_dataset(path, stage, tokenizer, seq_len, on_bad_data):
     return torch.tensor(stream[:n_chunks * seq_len]).view(n_chunks, seq_len)
 
 
-def collate_sft(pairs, pad_id):
-    """Right-pad prompt + answer with EOS to the batch length; the padding counts as answer."""
-    width = max(len(p) + len(a) for p, a in pairs)
+def collate_sft(pairs, pad_id, multiple_of=1, max_width=None):
+    """Right-pad prompt + answer with EOS to the batch length (rounded up to `multiple_of`, at most `max_width`
+    unless an example is longer); the padding counts as answer."""
+    longest = max(len(p) + len(a) for p, a in pairs)
+    width = -(-longest // multiple_of) * multiple_of
+    if max_width:
+        width = max(longest, min(width, max_width))
     input_ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
     prompt_lengths = torch.tensor([len(p) for p, _ in pairs])
     for row, (p, a) in enumerate(pairs):
@@ -123,15 +127,30 @@ def collate_sft(pairs, pad_id):
     return input_ids, prompt_lengths
 
 
-def batch_indices(num_examples, global_batch, step, seed):
+def batch_indices(num_examples, global_batch, step, seed, lengths=None):
     """The example indices of global step `step`: epoch-wise shuffles seeded by (seed, epoch), so the data
-    position is a function of the step and resuming needs no iterator state."""
+    position is a function of the step and resuming needs no iterator state. With `lengths` (a tensor of
+    example lengths) the batches are grouped by length, see group_by_length."""
     per_epoch = num_examples // global_batch
     if per_epoch == 0:
         raise ValueError(f"the dataset has {num_examples} examples, fewer than one global batch of {global_batch}")
     epoch, offset = divmod(step, per_epoch)
-    order = torch.randperm(num_examples, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+    order = torch.randperm(num_examples, generator=generator)
+    if lengths is not None:
+        order = group_by_length(order[:per_epoch * global_batch], lengths, global_batch, generator)
     return order[offset * global_batch:(offset + 1) * global_batch]
+
+
+def group_by_length(order, lengths, global_batch, generator, window_batches=64):
+    """Reorder a shuffled epoch so each global batch holds examples of similar length: sort windows of
+    `window_batches` batches by length, cut them into batches, shuffle the batches. SFT pads a batch to its
+    longest example, so random batches of short arithmetic and long dialogues are mostly EOS padding, and the
+    padding both costs compute and divides each answer's loss by its padded length."""
+    windows = order.split(global_batch * window_batches)
+    grouped = torch.cat([w[torch.argsort(lengths[w], descending=True, stable=True)] for w in windows])
+    batches = grouped.view(-1, global_batch)
+    return batches[torch.randperm(len(batches), generator=generator)].flatten()
 
 
 # ----------------------------------------------------------------------------------------------- losses
@@ -314,6 +333,11 @@ def parse_args(argv=None):
     parser.add_argument("--replay_weight", type=float, default=0.1,
                         help="factor on the replay loss: pretraining losses are about 20x SFT losses, and at full "
                              "weight their gradients dominate AdamW's second moments and stall the SFT steps")
+    parser.add_argument("--group_by_length", action="store_true",
+                        help="SFT: batch examples of similar length together (less EOS padding, faster steps)")
+    parser.add_argument("--pad_to_multiple_of", type=int, default=1,
+                        help="SFT: pad each batch to a multiple of this, so grouped batches still end in EOS "
+                             "runs of varied length and the model keeps learning to stop")
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -322,10 +346,12 @@ def parse_args(argv=None):
         parser.error("from scratch, --tokenizer is required (e.g. data/tokenizer)")
     if args.resume and args.init is not None and checkpoint_dirs(args.out):
         print("--resume: continuing from the run's checkpoint; --init is ignored", file=sys.stderr)
-    if args.replay_data and args.stage != "sft":
-        parser.error("--replay_data mixes pretraining batches into SFT; use it with --stage sft")
+    if args.stage != "sft":
+        for name in ("replay_data", "group_by_length"):
+            if getattr(args, name):
+                parser.error(f"--{name} applies to SFT batches; use it with --stage sft")
     for name in ("max_steps", "batch_size", "grad_accum", "seq_len", "save_every", "eval_every", "log_every",
-                 "replay_every", "replay_batch_size"):
+                 "replay_every", "replay_batch_size", "pad_to_multiple_of"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive")
     return args
@@ -347,7 +373,8 @@ def build_model(args, tokenizer):
 
 def make_batch(dataset, indices, stage, args, pad_id, device, generator):
     if stage == "sft":
-        input_ids, prompt_lengths = collate_sft([dataset[i] for i in indices.tolist()], pad_id)
+        input_ids, prompt_lengths = collate_sft([dataset[i] for i in indices.tolist()], pad_id,
+                                                args.pad_to_multiple_of, args.seq_len)
         return input_ids.to(device), prompt_lengths.to(device)
     input_ids = dataset[indices]
     if args.objective == "diffusion" and torch.rand((), generator=generator) < 0.01:
@@ -424,6 +451,7 @@ def main(argv=None):
     with open(os.path.join(args.out, "args.json"), "w") as handle:
         json.dump(vars(args), handle, indent=1)
     global_batch = args.batch_size * accelerator.num_processes * args.grad_accum
+    example_lengths = torch.tensor([len(p) + len(a) for p, a in dataset]) if args.group_by_length else None
     replay_global_batch = args.replay_batch_size * accelerator.num_processes * args.grad_accum
     data_generator = torch.Generator()
     tokens_seen, started = 0, time.time()
@@ -437,7 +465,7 @@ def main(argv=None):
             indices = batch_indices(len(replay_set), replay_global_batch, step // args.replay_every, args.seed)
         else:
             source, stage, batch_size = dataset, args.stage, args.batch_size
-            indices = batch_indices(len(dataset), global_batch, step, args.seed)
+            indices = batch_indices(len(dataset), global_batch, step, args.seed, example_lengths)
         data_generator.manual_seed(args.seed * 7919 + step)
         micro_batches = indices.view(args.grad_accum, accelerator.num_processes, batch_size)
         total_loss = 0.0

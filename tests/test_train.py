@@ -13,7 +13,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from conftest import ROOT
 from modeling_llada import LLaDAModelLM
-from train import collate_sft, diffusion_loss, main
+from train import batch_indices, collate_sft, diffusion_loss, main
 
 TOKENIZER = os.path.join(ROOT, "data", "tokenizer")
 TINY = ["--tokenizer", TOKENIZER, "--d_model", "32", "--n_layers", "2", "--n_heads", "4", "--seq_len", "32",
@@ -64,6 +64,27 @@ def test_diffusion_sft_loss_never_masks_the_prompt_and_normalises_by_answer_leng
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_grouped_batches_hold_similar_lengths_cover_the_epoch_and_depend_only_on_the_step():
+    lengths = torch.randint(5, 500, (1000,), generator=torch.Generator().manual_seed(0))
+    steps_per_epoch = 1000 // 16
+    epoch = [batch_indices(1000, 16, step, seed=3, lengths=lengths) for step in range(steps_per_epoch)]
+    seen = torch.cat(epoch)
+    assert len(set(seen.tolist())) == len(seen) == steps_per_epoch * 16
+    grouped_spread = torch.stack([lengths[b].max() - lengths[b].min() for b in epoch]).float().mean()
+    random_spread = torch.stack([lengths[b].max() - lengths[b].min()
+                                 for b in (batch_indices(1000, 16, s, seed=3) for s in range(steps_per_epoch))])
+    assert grouped_spread < random_spread.float().mean() / 10
+    assert torch.equal(batch_indices(1000, 16, 7, seed=3, lengths=lengths), epoch[7])  # resumable
+    assert not torch.equal(batch_indices(1000, 16, steps_per_epoch + 7, seed=3, lengths=lengths), epoch[7])
+
+
+def test_sft_padding_rounds_up_to_the_multiple_but_not_past_seq_len():
+    pairs = [([3, 4, 5], [6, 7]), ([3, 4], [8, 9, 10])]
+    assert collate_sft(pairs, pad_id=1, multiple_of=4)[0].shape == (2, 8)
+    assert collate_sft(pairs, pad_id=1, multiple_of=4, max_width=6)[0].shape == (2, 6)
+    assert collate_sft(pairs, pad_id=1, multiple_of=4, max_width=3)[0].shape == (2, 5)
+
+
 def test_pretrain_sft_and_ar_runs_write_loadable_checkpoints_and_logs(tmp_path, pretrain_data):
     sft = tmp_path / "sft.jsonl"
     sft.write_text("\n".join(sft_lines(40)) + "\n")
@@ -74,7 +95,7 @@ def test_pretrain_sft_and_ar_runs_write_loadable_checkpoints_and_logs(tmp_path, 
     main(["--stage", "sft", "--data", str(sft), "--init", str(tmp_path / "pt" / "final"), "--out",
           str(tmp_path / "sft"), "--max_steps", "4", "--save_every", "4", "--eval_every", "4", "--seq_len", "32",
           "--batch_size", "4", "--threads", "1", "--log_every", "1", "--replay_data", str(pretrain_data),
-          "--replay_every", "2", "--replay_batch_size", "2"])
+          "--replay_every", "2", "--replay_batch_size", "2", "--group_by_length", "--pad_to_multiple_of", "8"])
     model = AutoModel.from_pretrained(tmp_path / "sft" / "final")
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "sft" / "final")
     assert isinstance(model, LLaDAModelLM) and not model.config.causal

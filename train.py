@@ -12,6 +12,8 @@ Objectives (paper section 2, REFERENCE.md section 4):
 - replay (SFT, optional): every --replay_every-th step is a pretraining batch from --replay_data instead,
   so fine-tuning does not erase what pretraining taught (plain-text continuation, memorised poems); its
   loss is scaled by --replay_weight.
+- length grouping (SFT, optional): --group_by_length puts examples of similar length in one batch, so
+  short answers are not padded to the batch's longest; --pad_to_multiple_of keeps an EOS run after each.
 
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
 {"messages": [{"role", "content"}, ...]} for SFT (rendered with the tokenizer's chat template; the last

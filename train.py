@@ -14,6 +14,7 @@ Objectives (paper section 2, REFERENCE.md section 4):
   loss is scaled by --replay_weight.
 - length grouping (SFT, optional): --group_by_length puts examples of similar length in one batch, so
   short answers are not padded to the batch's longest; --pad_to_multiple_of keeps an EOS run after each.
+  Off by default: grouped widths leak answer lengths (GUIDELINES.md).
 
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
 {"messages": [{"role", "content"}, ...]} for SFT (rendered with the tokenizer's chat template; the last
@@ -336,7 +337,9 @@ def parse_args(argv=None):
                         help="factor on the replay loss: pretraining losses are about 20x SFT losses, and at full "
                              "weight their gradients dominate AdamW's second moments and stall the SFT steps")
     parser.add_argument("--group_by_length", action="store_true",
-                        help="SFT: batch examples of similar length together (less EOS padding, faster steps)")
+                        help="SFT: batch examples of similar length together (less EOS padding, faster steps); the batch "
+                             "width then tells the model each answer's length, which it is not told at "
+                             "inference: see GUIDELINES.md before using it for diffusion SFT")
     parser.add_argument("--pad_to_multiple_of", type=int, default=1,
                         help="SFT: pad each batch to a multiple of this, so grouped batches still end in EOS "
                              "runs of varied length and the model keeps learning to stop")

@@ -58,6 +58,8 @@ def main(argv=None):
         predicted = model(masked).logits[0].argmax(-1)
         right += int((predicted[positions] == target[0, positions]).sum())
         total += len(positions)
+    if total == 0:
+        parser.error(f"the first {args.questions} held-out questions hold no + or - question; raise --questions")
     print(f"result digits right: {100 * right / total:.1f}% ({right}/{total})")
 
 

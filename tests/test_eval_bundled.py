@@ -38,6 +38,18 @@ def test_reversal_eval_runs_on_the_bundled_model(direction, tmp_path):
     assert "accuracy:" in printed.stdout
 
 
+@pytest.mark.parametrize("direction", ["ftb", "btf"])
+def test_autoregressive_twin_recites_fine_tuned_couplets_both_ways(direction, tmp_path):
+    """models/tiny-ar-twin, decoded left to right, gives the true line of couplets it was asked about in SFT
+    (49 of 49 in both directions, EVAL.md section 5)."""
+    out = tmp_path / f"{direction}.jsonl"
+    twin = os.path.join(ROOT, "models", "tiny-ar-twin")
+    run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--model", twin, "--type", direction, "--split", "sft", "--limit", "8", "--device", "cpu", "--output", str(out)],
+        cwd=str(tmp_path))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sum(r["hit"] for r in rows) >= 6
+
+
 def test_shakespeare_perplexity_beats_uniform(tmp_path):
     """Held-out Shakespeare: the bundled base model (pretraining only; SFT trades this skill away) predicts it
     well below a uniform guess over the vocabulary."""

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Reproduce the bundled checkpoint models/llada-tiny-instruct on a 2-core CPU (about 90 minutes): build the
+# Reproduce the bundled checkpoint models/llada-tiny-instruct on a 2-core CPU (about 2 hours 15 minutes): build the
 # data, pretrain, then SFT with pretraining replay. Every stage resumes from its newest checkpoint, so
 # rerunning after an interruption continues. bf16 autocast uses the CPU's AMX/AVX-512 units where present
 # (1.4x faster here); MIXED_PRECISION=no trains in float32.
 # OBJECTIVE=ar RUN=runs/tiny-ar trains the autoregressive twin (same size, data and steps) instead.
-# SFT_STEPS sets the SFT length (default 3000).
+# SFT_STEPS sets the SFT length (default 6000; the previous bundled model and models/tiny-ar-twin used 3000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OBJECTIVE=${OBJECTIVE:-diffusion}
 RUN=${RUN:-runs/tiny}
-SFT_STEPS=${SFT_STEPS:-3000}
+SFT_STEPS=${SFT_STEPS:-6000}
 COMMON=(--objective "$OBJECTIVE" --seq_len 640 --mixed_precision "${MIXED_PRECISION:-bf16}" --threads "${THREADS:-2}"
         --save_every 250 --eval_every 500 --resume)
 python data/build_data.py

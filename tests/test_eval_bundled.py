@@ -15,27 +15,28 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(BUNDLED, "config
                                 reason="the bundled model is not trained yet (models/llada-tiny-instruct)")
 
 
-def test_held_out_arithmetic_beats_chance(tmp_path):
-    """Generation through lm-eval on 32 held-out questions: the exact integer is right well above chance (~0);
-    the full set scores about 33% at these settings (models/llada-tiny-instruct/README.md)."""
+def test_held_out_arithmetic_is_right_most_of_the_time(tmp_path):
+    """Generation through lm-eval on 32 held-out questions: the exact integer is right most of the time (chance
+    is about 0); the full set scores about 76% at these settings (models/llada-tiny-instruct/README.md)."""
     out = str(tmp_path / "arith")
     run([sys.executable, os.path.join(ROOT, "eval_llada.py"), "--tasks", "llada_arith", "--apply_chat_template",
          "--limit", "32", "--output_path", out, "--model_args",
          "gen_length=64,steps=64,block_length=8,batch_size=32,device=cpu"], cwd=str(tmp_path))
     results, _ = lm_eval_results(out)
-    assert results["llada_arith"]["exact_match,none"] >= 0.05
+    assert results["llada_arith"]["exact_match,none"] >= 0.5
 
 
 @pytest.mark.parametrize("direction", ["ftb", "btf"])
 def test_reversal_eval_runs_on_the_bundled_model(direction, tmp_path):
-    """The pipeline a user runs: every couplet gets an answer and a hit flag, and the accuracy line is printed
-    (eight couplets are too few to assert the hit rate, a quarter forward and a seventh backward; EVAL.md)."""
+    """The pipeline a user runs: every couplet gets an answer and a hit flag, the accuracy line is printed, and
+    most fine-tuned couplets are recited in either direction (82% forward, 90% backward of all 49; EVAL.md)."""
     out = tmp_path / f"{direction}.jsonl"
     printed = run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--type", direction, "--split", "sft",
                    "--limit", "8", "--device", "cpu", "--output", str(out)], cwd=str(tmp_path))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 8 and all(isinstance(r["hit"], bool) and r["answer"].strip() for r in rows)
     assert "accuracy:" in printed.stdout
+    assert sum(r["hit"] for r in rows) >= 4
 
 
 @pytest.mark.parametrize("direction", ["ftb", "btf"])
@@ -77,7 +78,7 @@ def test_step_digit_probe_masks_only_result_digits_and_scores_the_bundled_model(
     assert result_positions(tokens) == [6, 7]
     main(["--questions", "10"])
     share = float(capsys.readouterr().out.split("right: ")[1].split("%")[0])
-    assert 20 < share <= 100  # the bundled model knows most of its step facts (about 77% on 80 questions)
+    assert 60 < share <= 100  # the bundled model knows its step facts (about 96% on 80 questions)
 
 
 def test_base_model_knows_the_memorised_sonnets_verbatim():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce the bundled checkpoint models/llada-tiny-instruct on a 2-core CPU (about 2 hours 15 minutes): build the
-# data, pretrain, then SFT with pretraining replay. Every stage resumes from its newest checkpoint, so
+# Reproduce the bundled checkpoint models/llada-tiny-instruct on a 2-core CPU (about 2 hours 15 minutes):
+# build the data, pretrain, then SFT with pretraining replay. Every stage resumes from its newest checkpoint, so
 # rerunning after an interruption continues. bf16 autocast uses the CPU's AMX/AVX-512 units where present
 # (1.4x faster here); MIXED_PRECISION=no trains in float32.
 # OBJECTIVE=ar RUN=runs/tiny-ar trains the autoregressive twin (same size, data and steps) instead.

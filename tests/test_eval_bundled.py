@@ -45,8 +45,8 @@ def test_autoregressive_twin_recites_fine_tuned_couplets_both_ways(direction, tm
     (49 of 49 in both directions, EVAL.md section 5)."""
     out = tmp_path / f"{direction}.jsonl"
     twin = os.path.join(ROOT, "models", "tiny-ar-twin")
-    run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--model", twin, "--type", direction, "--split", "sft", "--limit", "8", "--device", "cpu", "--output", str(out)],
-        cwd=str(tmp_path))
+    run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--model", twin, "--type", direction, "--split", "sft",
+         "--limit", "8", "--device", "cpu", "--output", str(out)], cwd=str(tmp_path))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sum(r["hit"] for r in rows) >= 6
 
@@ -88,10 +88,10 @@ def test_base_model_knows_the_memorised_sonnets_verbatim():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     from probe_sonnet_memory import masked_token_accuracy
 
+    from eval_reverse import DEFAULT_DATA, load_couplets
     from modeling_llada import load_model_and_tokenizer
     model, tokenizer = load_model_and_tokenizer(BASE, device="cpu")
-    with open(os.path.join(ROOT, "data", "sonnet_couplets.json"), encoding="utf-8") as handle:
-        couplets = json.load(handle)[:20]
+    couplets = load_couplets(DEFAULT_DATA)[:20]
     texts = [c["first"] + "\n" + c["second"] for c in couplets]
     reversed_texts = [" ".join(text.split()[::-1]) for text in texts]
     assert masked_token_accuracy(model, tokenizer, texts) > 0.4

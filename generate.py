@@ -180,8 +180,11 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     attention_mask: (b, prompt_len), 0 at left padding; it is extended over the answer and passed to every
     forward call. temperature: 0 = greedy, > 0 = Gumbel-max sampling. cfg_scale: unsupervised
     classifier-free guidance. remasking: 'low_confidence' or 'random'. logits_eos_inf: forbid EOS.
-    confidence_eos_eot_inf: positions predicting EOS or EoT are committed last in their block (paper App.
-    B.4). eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's). constraints: {answer
+    confidence_eos_eot_inf (paper App. B.4): after the predictions are chosen, EOS and EoT leave the softmax,
+    so a position predicting either gets confidence 0 (committed last in its block) and every other position's
+    confidence is its probability renormalised without them. At temperature 0 this is the reference's
+    computation token for token; the same rule holds at temperature > 0, in the fast modes and, with random
+    remasking, EOS/EoT predictions go last. eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's). constraints: {answer
     position: token id} pinned for the whole sampling. callback: called with a StepState after each step.
 
     Fast sampling (all off by default; the defaults reproduce the reference sampler token for token):
@@ -289,15 +292,21 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
             hi = block_end if block_logits or cache is not None else total
             logits = logits[:, :hi - lo]
             x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)
+            if confidence_eos_eot_inf:
+                # EOS and EoT leave the softmax once x0 is chosen: their predictions get confidence 0 (committed
+                # last, yet before -inf, so the block still ends fully decoded) and every other prediction gets
+                # p(x0) / (1 - p(EOS) - p(EoT)), which can reorder positions whose runner-up is EOS.
+                logits[:, :, eos_id] = -torch.inf
+                logits[:, :, eot_id] = -torch.inf
             if remasking == "low_confidence":
-                probabilities = F.softmax(logits.float(), dim=-1)
+                # in the logits' dtype, as the reference does (bf16 on a GPU: ties at that resolution go to the
+                # leftmost position)
+                probabilities = F.softmax(logits, dim=-1)
                 x0_p = torch.gather(probabilities, -1, x0[..., None]).squeeze(-1)
             else:
                 x0_p = torch.rand(x0.shape, device=x0.device)
-            if confidence_eos_eot_inf:
-                # Below every other prediction (confidences lie in [0, 1]) but finite, so these positions still
-                # get committed when nothing else is left in the block.
-                x0_p = torch.where((x0 == eos_id) | (x0 == eot_id), x0_p - 2, x0_p)
+                if confidence_eos_eot_inf:
+                    x0_p = torch.where((x0 == eos_id) | (x0 == eot_id), 0., x0_p)
             x0_p[:, block_end - lo:] = -torch.inf
             region = x[:, lo:hi]
             mask_index = region == mask_id

@@ -9,8 +9,12 @@ from generate import add_gumbel_noise, generate
 
 @torch.no_grad()
 def reference_generate(model, prompt, attention_mask=None, steps=16, gen_length=16, block_length=16,
-                       cfg_scale=0., logits_eos_inf=False):
-    """The published loop at temperature 0 with low-confidence remasking: per-row top-k, one row at a time."""
+                       cfg_scale=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
+                       eos_last_unrenormalised=False):
+    """The published loop at temperature 0 with low-confidence remasking: per-row top-k, one row at a time.
+    confidence_eos_eot_inf restates its line `logits_with_noise[:, :, EOS] = logits[:, :, EoT] = -inf`, which at
+    temperature 0 writes both columns of the one logits tensor after x0 is chosen. eos_last_unrenormalised:
+    a rule that only puts EOS/EoT predictions last (confidence - 2) and keeps the others' p(x0) as it is."""
     x = torch.full((prompt.shape[0], prompt.shape[1] + gen_length), MASK_ID, dtype=torch.long)
     x[:, :prompt.shape[1]] = prompt
     if attention_mask is not None:
@@ -37,8 +41,13 @@ def reference_generate(model, prompt, attention_mask=None, steps=16, gen_length=
                 logits = model(x, attention_mask=attention_mask).logits
             if logits_eos_inf:
                 logits[:, :, EOS_ID] = -torch.inf
-            x0 = logits.argmax(-1)
+            logits_with_noise = logits  # add_gumbel_noise at temperature 0 returns its argument
+            x0 = logits_with_noise.argmax(-1)
+            if confidence_eos_eot_inf:
+                logits_with_noise[:, :, EOS_ID] = logits[:, :, EOT_ID] = -torch.inf
             x0_p = torch.gather(F.softmax(logits, -1), -1, x0[..., None]).squeeze(-1)
+            if eos_last_unrenormalised:
+                x0_p = torch.where((x0 == EOS_ID) | (x0 == EOT_ID), x0_p - 2, x0_p)
             x0_p[:, start + block_length:] = -torch.inf
             x0 = torch.where(mask_index, x0, x)
             confidence = torch.where(mask_index, x0_p, -torch.inf)
@@ -127,6 +136,93 @@ def test_eos_eot_committed_last_and_no_mask_left(remasking):
     assert (out != MASK_ID).all()
     assert order[0] == [3 + 7]
     assert out[0, -1] == 7 and (out[0, 3:-1] == EOS_ID).all()
+
+
+class RunnerUpEosModel(torch.nn.Module):
+    """A predictor whose runner-up is EOS (or EoT) at every position, by a margin that varies with the position
+    and the canvas, so that renormalising without EOS/EoT reorders the positions; a few positions predict EOS
+    or EoT outright."""
+    device = torch.device("cpu")
+    vocab = 64
+
+    def forward(self, x, attention_mask=None):
+        batch, length = x.shape
+        generator = torch.Generator().manual_seed(7)
+        logits = torch.randn(length, self.vocab, generator=generator).expand(batch, -1, -1).clone()
+        logits[:, :, MASK_ID] = -torch.inf
+        position = torch.arange(length, dtype=torch.float)
+        # the canvas (what is decoded, and where) changes predictions and margins from step to step and row to row
+        decoded = (x != MASK_ID).float()
+        context = (decoded * torch.where(x == MASK_ID, 0, x).float()).sum(dim=1, keepdim=True) * 0.13
+        top = ((position * 1.3 + context) % 40).long()
+        rows, cols = torch.meshgrid(torch.arange(batch), torch.arange(length), indexing="ij")
+        logits[rows, cols, top] = 6.0
+        margin = ((position * 0.61 + decoded.sum(dim=1, keepdim=True) * 0.29 + context) % 3.0) - 0.6  # < 0: EOS wins
+        runner_up = torch.where((cols % 3) == 0, EOT_ID, EOS_ID)
+        logits[rows, cols, runner_up] = 6.0 - margin
+        return type("Out", (), {"logits": logits})()
+
+
+@pytest.mark.parametrize("settings", [
+    dict(steps=16, gen_length=16, block_length=16),
+    dict(steps=8, gen_length=16, block_length=4),
+    dict(steps=12, gen_length=24, block_length=8),
+])
+def test_eos_eot_rule_matches_reference_lines(settings):
+    """confidence_eos_eot_inf at temperature 0 is the reference's computation token for token, and on this
+    predictor the renormalisation matters: committing in the unrenormalised order gives other tokens."""
+    model = RunnerUpEosModel()
+    prompt = torch.tensor([[1, 2, 3, 4, 5], [9, 8, 7, 6, 5]])
+    expected = reference_generate(model, prompt, confidence_eos_eot_inf=True, **settings)
+    got = run(model, prompt, confidence_eos_eot_inf=True, **settings)
+    assert torch.equal(got, expected)
+    assert ((got[:, 5:] == EOS_ID) | (got[:, 5:] == EOT_ID)).any()  # EOS/EoT predictions do get committed
+    unrenormalised = reference_generate(model, prompt, eos_last_unrenormalised=True, **settings)
+    assert not torch.equal(got, unrenormalised)
+
+
+def test_eos_eot_confidences_are_renormalised():
+    """Each step's confidences (the callback's) are p(x0) / (1 - p(EOS) - p(EoT)), and exactly 0 where the
+    prediction is EOS or EoT; the threshold rule commits by those numbers."""
+    model = RunnerUpEosModel()
+    prompt = torch.tensor([[1, 2, 3, 4, 5]])
+    states = []
+    run(model, prompt, steps=16, gen_length=16, block_length=16, confidence_eos_eot_inf=True,
+        callback=lambda state: states.append(state.confidence.clone()))
+    probabilities = F.softmax(model(torch.cat([prompt, torch.full((1, 16), MASK_ID)], 1)).logits, -1)
+    x0 = probabilities.argmax(-1)
+    p_x0 = probabilities.gather(-1, x0[..., None]).squeeze(-1)
+    expected = p_x0 / (1 - probabilities[..., EOS_ID] - probabilities[..., EOT_ID])
+    expected = torch.where((x0 == EOS_ID) | (x0 == EOT_ID), 0., expected)
+    answer = slice(5, 21)
+    assert (expected[0, answer] == 0).any() and (expected[0, answer] > 0.5).any()
+    assert torch.allclose(states[0][0, answer], expected[0, answer], atol=1e-6)
+    threshold = 0.8
+    committed = []
+    run(model, prompt, steps=16, gen_length=16, block_length=16, confidence_eos_eot_inf=True, threshold=threshold,
+        callback=lambda state: committed.append(state.committed[0, answer].clone()))
+    above = expected[0, answer] > threshold
+    assert above.sum() > 1 and torch.equal(committed[0], above)
+
+
+def test_eos_eot_rule_at_temperature_removes_both_columns():
+    """At temperature > 0 the rule is the same (the reference lost its EOS write there): an EOS prediction gets
+    confidence 0 and others are renormalised without EOS and EoT."""
+    model = RunnerUpEosModel()
+    prompt = torch.tensor([[1, 2, 3, 4, 5]])
+    states = []
+    torch.manual_seed(0)
+    out = run(model, prompt, steps=16, gen_length=16, block_length=16, temperature=0.7, confidence_eos_eot_inf=True,
+              callback=lambda state: states.append((state.x.clone(), state.committed.clone(), state.confidence.clone())))
+    x, committed, confidence = states[0]
+    logits = model(torch.cat([prompt, torch.full((1, 16), MASK_ID)], 1)).logits
+    logits[:, :, EOS_ID] = logits[:, :, EOT_ID] = -torch.inf
+    probabilities = F.softmax(logits, -1)
+    chosen = x[committed]
+    expected = probabilities[committed].gather(-1, chosen[:, None]).squeeze(-1)
+    expected = torch.where((chosen == EOS_ID) | (chosen == EOT_ID), 0., expected)
+    assert torch.allclose(confidence[committed], expected, atol=1e-6)
+    assert (out != MASK_ID).all()
 
 
 def test_callback_sees_every_step_and_final_canvas(tiny_model):

@@ -2,15 +2,40 @@
 
 forward (--type ftb): given the first line, the model is asked for the next one;
 backward (--type btf): given the second line, it is asked for the previous one.
-An item is a hit when the true line is a substring of the model's answer.
+An item is a hit when the true line is a substring of the decoded answer; accuracy = hits / items.
 
 Data: a JSON list (or JSON lines) of couplets {"first": ..., "second": ...} (this project's
-data/sonnet_couplets.json, the default; its "split" field selects held-out or SFT couplets), or of
-[first, second] pairs. Chinese couplets (the paper's classical poems) get the Chinese question template,
-anything else the English one the bundled model was fine-tuned on (data/build_data.py).
+data/sonnet_couplets.json, the default; its "split" field selects held-out or SFT couplets; a "source" field is
+carried into the output), or of [first, second] pairs. Lines are used exactly as written (not stripped).
+Chinese couplets get the Chinese question template, anything else the English one the bundled model was
+fine-tuned on (data/build_data.py).
 
     python eval_reverse.py --type ftb --split heldout --output runs/reverse_ftb.jsonl
-    python eval_reverse.py --model GSAI-ML/LLaDA-8B-Instruct --data poems.json --type btf   # paper setting
+
+Paper Table 4 (LLaDA-8B-Instruct, 469 classical Chinese couplets). Download the original release's poem file
+(JSON list of {"first", "second", "source"}) and run both directions:
+
+    curl -L -o data/poem_data.json https://raw.githubusercontent.com/ML-GSAI/LLaDA/main/data/poem_data.json
+    python eval_reverse.py --model GSAI-ML/LLaDA-8B-Instruct --data data/poem_data.json --type ftb \
+        --batch_size 1 --output runs/poem_ftb.jsonl
+    python eval_reverse.py --model GSAI-ML/LLaDA-8B-Instruct --data data/poem_data.json --type btf \
+        --batch_size 1 --output runs/poem_btf.jsonl
+
+For such a file everything matches the original script (eval_reverse.py of ML-GSAI/LLaDA):
+- questions: forward  X + "的下一句是什么？" + " 直接输出句子即可。"  (no quotation marks; the instruction,
+  "just output the sentence directly", begins with an ASCII space), backward  Y + "的上一句是什么？" + the same
+  instruction; each is one user message of the tokenizer's chat template with add_generation_prompt=True,
+  tokenized with the tokenizer's default call as in the original (the template holds <|startoftext|>;
+  LLaDA's tokenizers add no BOS of their own);
+- defaults: --gen_length 28, --steps = --block_length = gen_length (one block of 28 steps), temperature 0,
+  low-confidence remasking, --cfg 0, no --eos_inf; the original's flags --gen_length, --block_length, --cfg,
+  --eos_inf and --type are accepted with the same meaning;
+- the hit rule: the whole answer region (all gen_length tokens, also what follows an end-of-text token) is
+  decoded with skip_special_tokens=True, and the target, unstripped, must be a substring of it.
+The original runs one couplet at a time; --batch_size 1 does the same (no padding, no attention mask). Larger
+batches (default 32) are left-padded: the padding is masked out of attention and RoPE only sees relative
+positions, so a batched row equals its one-at-a-time run up to float rounding (a test checks this on a tiny
+random model; in bfloat16 a rare near-tie can still flip a token, hence --batch_size 1 for an exact rerun).
 
 Prints the accuracy and writes one JSON line per item (question, target, answer, hit) to --output.
 A causal checkpoint (config.causal, the autoregressive twin of train.py --objective ar) is decoded greedily left to
@@ -36,32 +61,68 @@ DEFAULT_DATA = os.path.join(ROOT, "data", "sonnet_couplets.json")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
+# The original release's Chinese prompt: "<line>的下一句是什么？" (what is the next line of <line>?) or
+# "<line>的上一句是什么？" (... the previous line ...), then " 直接输出句子即可。" (just output the sentence directly).
+ZH_NEXT, ZH_PREV = "的下一句是什么？", "的上一句是什么？"
+ZH_INSTRUCTION = " 直接输出句子即可。"  # starts with an ASCII space, as in the original
+
+
 def chinese_question(line, direction):
-    """The Chinese template: 'what is the next / previous line of “X”?'"""
-    return f"“{line}”的下一句是什么？" if direction == "ftb" else f"“{line}”的上一句是什么？"
+    """The original release's Chinese question for the given line (no quotation marks around it)."""
+    return line + (ZH_NEXT if direction == "ftb" else ZH_PREV) + ZH_INSTRUCTION
 
 
 def english_question(line, direction):
     return forward_question(line) if direction == "ftb" else backward_question(line)
 
 
+def _couplet(row, index, path):
+    """One couplet from a {"first", "second", ...} object or a [first, second] pair; ValueError if malformed."""
+    if isinstance(row, dict):
+        first, second = row.get("first"), row.get("second")
+    elif isinstance(row, (list, tuple)) and len(row) >= 2:
+        first, second = row[0], row[1]
+    else:
+        first = second = None
+    if not (isinstance(first, str) and isinstance(second, str)):
+        raise ValueError(f"{path}: item {index} is not a couplet ({{\"first\": str, \"second\": str}} or "
+                         f"[first, second]): {json.dumps(row, ensure_ascii=False)[:80]}")
+    couplet = {"first": first, "second": second}
+    if isinstance(row, dict) and "source" in row:
+        couplet["source"] = row["source"]
+    return couplet
+
+
 def load_couplets(path, split="all"):
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """Couplets of a JSON list or JSON-lines file, lines as written. Raises OSError for an unreadable file and
+    ValueError for one that is not a list of couplets."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
         rows = json.loads(text)
     except json.JSONDecodeError:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path} is neither a JSON list nor JSON lines (line {number}: {error})") \
+                        from None
+    if isinstance(rows, dict):  # a JSON-lines file of one couplet
+        rows = [rows]
+    if not isinstance(rows, list):
+        raise ValueError(f"{path} must hold a JSON list of couplets, not a JSON {type(rows).__name__}")
     couplets = []
-    for row in rows:
-        if isinstance(row, dict):
-            first, second = row["first"], row["second"]
-            if split != "all" and row.get("split", split) != split:
-                continue
-        else:
-            first, second = row[0], row[1]
-        couplets.append({"first": first.strip(), "second": second.strip(), **({"source": row["source"]}
-                         if isinstance(row, dict) and "source" in row else {})})
+    for index, row in enumerate(rows):
+        couplet = _couplet(row, index, path)
+        if isinstance(row, dict) and split != "all" and row.get("split", split) != split:
+            continue
+        couplets.append(couplet)
     return couplets
 
 
@@ -77,7 +138,8 @@ def build_items(couplets, direction, template="auto"):
 
 
 def is_hit(target, answer):
-    return target.strip() in answer
+    """The original's rule: the target line, as written, is a substring of the decoded answer."""
+    return target in answer
 
 
 @torch.no_grad()
@@ -106,6 +168,12 @@ def autoregressive_generate(model, prompt, attention_mask, gen_length, stop_ids,
 @torch.no_grad()
 def answer_questions(model, tokenizer, questions, gen_length, steps, block_length, cfg=0., eos_inf=False,
                      batch_size=32, chat=True, remasking="low_confidence", temperature=0.):
+    """The decoded answers to `questions`, as the original scores them: each question is one user turn of the
+    chat template (unless chat=False), and the whole answer region of gen_length tokens is decoded with
+    skip_special_tokens=True (text after an end-of-text token included; nothing stripped).
+
+    Questions go batch_size at a time, left-padded; a batch without padding (batch_size=1 always) is sampled
+    with no attention mask, exactly like the original's one-at-a-time call."""
     eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
     stops = {tokenizer.eos_token_id, eot}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -117,24 +185,26 @@ def answer_questions(model, tokenizer, questions, gen_length, steps, block_lengt
                                                    tokenize=False) for q in chunk]
         else:
             texts = list(chunk)
-        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        # Chat prompts are tokenized as the original does (the tokenizer's default call; the template writes the
+        # BOS and LLaDA's tokenizers add nothing of their own); plain prompts get no special tokens.
+        ids = [tokenizer(t)["input_ids"] if chat else tokenizer(t, add_special_tokens=False)["input_ids"]
+               for t in texts]
         width = max(len(i) for i in ids)
         prompt = torch.full((len(ids), width), pad_id, dtype=torch.long)
         attention = torch.zeros_like(prompt)
         for row, i in enumerate(ids):
             prompt[row, width - len(i):] = torch.tensor(i)
             attention[row, width - len(i):] = 1
+        prompt, attention = prompt.to(model.device), attention.to(model.device)
         if getattr(model.config, "causal", False):  # the autoregressive twin: greedy next-token decoding
-            out = autoregressive_generate(model, prompt.to(model.device), attention.to(model.device), gen_length,
-                                          stops, eos_id=tokenizer.eos_token_id if eos_inf else None)
+            out = autoregressive_generate(model, prompt, attention, gen_length, stops,
+                                          eos_id=tokenizer.eos_token_id if eos_inf else None)
         else:
-            out = generate(model, prompt.to(model.device), attention_mask=attention.to(model.device), steps=steps,
+            out = generate(model, prompt, attention_mask=None if bool(attention.all()) else attention, steps=steps,
                            gen_length=gen_length, block_length=block_length, temperature=temperature, cfg_scale=cfg,
                            remasking=remasking, mask_id=model.config.mask_token_id, logits_eos_inf=eos_inf,
                            eos_id=tokenizer.eos_token_id, eot_id=eot)
-        for row in out[:, width:].tolist():
-            cut = next((k for k, token in enumerate(row) if token in stops), len(row))
-            answers.append(tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        answers.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
     return answers
 
 
@@ -155,14 +225,24 @@ def main(argv=None):
     parser.add_argument("--cfg", type=float, default=0., help="classifier-free guidance scale")
     parser.add_argument("--eos_inf", action="store_true", help="forbid EOS while sampling (logits_eos_inf)")
     parser.add_argument("--no_chat", action="store_true", help="do not apply the chat template (Base models)")
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=int, default=32,
+                        help="questions per forward batch, left-padded (1: one at a time, as the original)")
     parser.add_argument("--limit", type=int, default=None, help="first N couplets only")
     parser.add_argument("--device", default=None)
     parser.add_argument("--output", default=None,
                         help="per-item results, JSON lines (default: runs/reverse_<type>.jsonl)")
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch_size must be at least 1 (got {args.batch_size})")
+    if args.limit is not None and args.limit < 0:
+        parser.error(f"--limit must be >= 0 (got {args.limit})")
 
-    couplets = load_couplets(args.data, args.split)[:args.limit]
+    try:
+        couplets = load_couplets(args.data, args.split)[:args.limit]
+    except OSError as error:
+        parser.error(f"cannot read --data {args.data}: {error.strerror or error}")
+    except ValueError as error:
+        parser.error(str(error))
     if not couplets:
         parser.error(f"no couplets in {args.data} (split={args.split})")
     items = build_items(couplets, args.type, args.template)
@@ -190,7 +270,7 @@ def main(argv=None):
                                ensure_ascii=False) + "\n")
     accuracy = 100.0 * hits / len(items)
     print(f"type={args.type} n={len(items)} gen_length={gen_length} steps={steps} block_length={block_length} "
-          f"cfg={args.cfg} eos_inf={args.eos_inf}")
+          f"cfg={args.cfg} eos_inf={args.eos_inf} temperature=0 batch_size={args.batch_size}")
     print(f"accuracy: {accuracy:.2f}% ({hits}/{len(items)})")
     print(f"per-item results: {output}")
     return accuracy

@@ -1,23 +1,35 @@
 """LLaDA for OpenCompass (pip install -r requirements-opencompass.txt; nothing of OpenCompass is vendored).
 
-`LLaDAModel` samples answers with this project's `generate()`: it applies the chat template (Instruct models),
-left-pads the batch WITH its attention mask, decodes only the answer part, stops at the first EOS / EoT, cuts
-at the dataset's stop words, and never returns more than max_out_len tokens. `get_ppl` gives OpenCompass's
-perplexity inferencers the Monte Carlo likelihood of get_log_likelihood.py.
+`LLaDAModel` (Instruct models) and `LLaDABaseModel` (Base models) make the original release's decisions with
+this project's `generate()`: the Instruct wrapper keeps the dataset template's HUMAN / BOT / SYSTEM roles and
+renders them with the chat template; the Base wrapper takes OpenCompass's plain-text prompt. The canvas is
+always gen_length / gen_steps / gen_blocksize (max_out_len does not change it), the answer is the whole canvas
+decoded without special tokens, cut at the model's `stop_words`. Deliberate differences from the original
+wrapper (EVAL.md lists them): the batch is left-padded WITH its attention mask (the original drops it, which
+only matters above batch size 1), an over-long prompt keeps its end, and `get_ppl` gives OpenCompass's
+perplexity inferencers the Monte Carlo likelihood of get_log_likelihood.py (the original has none).
 
-Knobs (the reference wrapper's names): gen_steps, gen_length, gen_blocksize, batch_size_, cfg, temperature,
+Knobs (the original wrapper's names): gen_steps, gen_length, gen_blocksize, batch_size_, cfg, temperature,
 remasking, mask_id (default: the config's mask_token_id), padding_id (default: the tokenizer's pad / EOS),
-diff_confidence_eos_eot_inf, diff_logits_eos_inf; plus chat (apply the chat template; False for Base
-models), mc_num / mc_batch_size (for get_ppl), seed, device, dtype.
+diff_confidence_eos_eot_inf, diff_logits_eos_inf, stop_words; plus mc_num / mc_batch_size (for get_ppl),
+seed, device, dtype.
 
 This directory has no __init__.py on purpose: `import opencompass` must find the pip package, not it. The
 configs import this file as `llada_opencompass`, so eval_llada_opencompass.sh puts this directory (and the
 repository root) on PYTHONPATH.
 
-`ArithEvaluator` scores the project's arithmetic answers (the last integer after the last '=').
+Three dataset config variants of the original release are not in pip OpenCompass, and pip scores MBPP and BBH
+differently from the OpenCompass copy the original ran; configs/datasets/ has those five variants, with the
+pieces they need defined here: `gsm8k_answer_is_postprocess` (gsm8k_gen_base), `GPQAShuffledDataset` and
+`gpqa_correct_answer_postprocess` (gpqa_fewshot_gen), `ReleaseMBPPEvaluator` (mbpp_gen) and
+`ReleaseBBHEvaluator` (bbh_gen). `ArithEvaluator` and `LLaDAJsonlDataset` serve the
+offline run of the bundled model (the last integer after the last '=' of an answer).
 """
 
+import csv
 import os
+import random
+import re
 import sys
 from typing import Dict, List, Optional
 
@@ -29,10 +41,13 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from datasets import Dataset  # noqa: E402
+from opencompass.datasets import MBPPEvaluator  # noqa: E402
 from opencompass.datasets.base import BaseDataset  # noqa: E402
-from opencompass.models.base import BaseModel  # noqa: E402
+from opencompass.models.base import BaseModel, LMTemplateParser  # noqa: E402
+from opencompass.models.base_api import APITemplateParser  # noqa: E402
 from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
-from opencompass.registry import ICL_EVALUATORS, LOAD_DATASET, MODELS  # noqa: E402
+from opencompass.registry import ICL_EVALUATORS, LOAD_DATASET, MODELS, TEXT_POSTPROCESSORS  # noqa: E402
+from opencompass.utils import get_data_path  # noqa: E402
 
 from generate import generate  # noqa: E402
 
@@ -67,49 +82,38 @@ def to_messages(prompt):
     return messages
 
 
-def to_plain_text(prompt):
-    if isinstance(prompt, str):
-        return prompt
-    return "\n".join(item if isinstance(item, str) else item.get("prompt", "") for item in prompt)
-
-
-def plan_answer(gen_length, steps, block_length, max_out_len):
-    """(canvas length, steps, block length) for at most max_out_len new tokens: the configured canvas when it
-    fits, otherwise a shorter one (whole blocks) with proportionally fewer steps. Same rule as
-    eval_llada.plan_generation."""
-    if gen_length % block_length:
-        raise ValueError(f"gen_length={gen_length} must be a multiple of gen_blocksize={block_length}")
-    if not max_out_len or max_out_len >= gen_length:
-        return gen_length, steps, block_length
-    if block_length >= gen_length:
-        length = block = max_out_len
-    else:
-        block = block_length
-        length = -(-max_out_len // block) * block
-    blocks = length // block
-    new_steps = max(1, round(steps * length / gen_length))
-    return length, max(blocks, -(-new_steps // blocks) * blocks), block
+# The prompt format of the original wrapper: OpenCompass keeps the HUMAN / BOT / SYSTEM roles of a dataset's
+# template (so few-shot rounds become chat turns) and the wrapper renders them with the chat template.
+CHAT_META_TEMPLATE = dict(
+    round=[dict(role='HUMAN', api_role='HUMAN'), dict(role='BOT', api_role='BOT', generate=True)],
+    reserved_roles=[dict(role='SYSTEM', api_role='SYSTEM')],
+)
 
 
 @MODELS.register_module()
 class LLaDAModel(BaseModel):
-    def __init__(self, path: Optional[str] = None, max_seq_len: int = 4096, tokenizer_only: bool = False,
+    """LLaDA Instruct models: the dataset's prompt as chat messages through the chat template."""
+
+    def __init__(self, path: Optional[str] = None, max_seq_len: Optional[int] = None, tokenizer_only: bool = False,
                  meta_template: Optional[Dict] = None, generation_kwargs: Optional[Dict] = None,
                  gen_steps: int = 512, gen_length: int = 512, gen_blocksize: int = 512, batch_size_: int = 1,
                  cfg: float = 0., temperature: float = 0., remasking: str = "low_confidence",
                  mask_id: Optional[int] = None, padding_id: Optional[int] = None,
-                 diff_confidence_eos_eot_inf: bool = False, diff_logits_eos_inf: bool = False, chat: bool = True,
+                 diff_confidence_eos_eot_inf: bool = False, diff_logits_eos_inf: bool = False,
                  mc_num: int = 128, mc_batch_size: int = 32, seed: int = 1234, device: Optional[str] = None,
                  dtype: Optional[str] = None, stop_words: Optional[List[str]] = None, **kwargs):
         path = resolve_model_path(path)
-        super().__init__(path=path, max_seq_len=max_seq_len, tokenizer_only=tokenizer_only,
+        super().__init__(path=path, max_seq_len=max_seq_len or 4096, tokenizer_only=tokenizer_only,
                          meta_template=meta_template, generation_kwargs=generation_kwargs or {})
+        self.template_parser = self._template_parser(meta_template)
         from modeling_llada import load_model_and_tokenizer
         self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype)
         config = self.model.config
-        self.max_seq_len = min(max_seq_len, getattr(config, "max_sequence_length", max_seq_len) or max_seq_len)
-        plan_answer(gen_length, gen_steps, gen_blocksize, None)
-        self.gen_steps, self.gen_length, self.gen_blocksize = gen_steps, gen_length, gen_blocksize
+        model_max = getattr(config, "max_sequence_length", None)
+        self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)
+        if gen_length % gen_blocksize:
+            raise ValueError(f"gen_length={gen_length} must be a multiple of gen_blocksize={gen_blocksize}")
+        self.gen_steps, self.gen_length, self.gen_blocksize = int(gen_steps), int(gen_length), int(gen_blocksize)
         self.batch_size = max(1, int(batch_size_))
         self.cfg, self.temperature, self.remasking = float(cfg), float(temperature), remasking
         self.mask_id = config.mask_token_id if mask_id is None else int(mask_id)
@@ -120,21 +124,23 @@ class LLaDAModel(BaseModel):
         self.eot_id = self.tokenizer.convert_tokens_to_ids("<|eot_id|>")
         self.confidence_eos_eot_inf = bool(diff_confidence_eos_eot_inf)
         self.logits_eos_inf = bool(diff_logits_eos_inf)
-        self.chat = bool(chat)
         self.mc_num, self.mc_batch_size, self.seed = int(mc_num), int(mc_batch_size), int(seed)
         self.stop_words = list(stop_words or [])
         if kwargs:
-            print(f"LLaDAModel ignores unknown arguments: {sorted(kwargs)}")
+            print(f"{type(self).__name__} ignores unknown arguments: {sorted(kwargs)}")
+
+    @staticmethod
+    def _template_parser(meta_template):
+        return APITemplateParser(meta_template or CHAT_META_TEMPLATE)
 
     # ---- text <-> tokens -------------------------------------------------------------------------------------
     def _prompt_text(self, prompt):
-        if self.chat:
-            return self.tokenizer.apply_chat_template(to_messages(prompt), add_generation_prompt=True,
-                                                      tokenize=False)
-        return to_plain_text(prompt)
+        return self.tokenizer.apply_chat_template(to_messages(prompt), add_generation_prompt=True, tokenize=False)
 
     def _ids(self, text):
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """Token ids the way the original wrapper gets them (the tokenizer's default special tokens: LLaDA's
+        tokenizers add none, the chat template writes <|startoftext|> itself)."""
+        return self.tokenizer(text)["input_ids"]
 
     def get_token_len(self, prompt) -> int:
         return len(self._ids(self._prompt_text(prompt)))
@@ -147,11 +153,12 @@ class LLaDAModel(BaseModel):
 
     # ---- generation ----------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, inputs: List, max_out_len: int, stopping_criteria: Optional[List[str]] = None,
-                 **kwargs) -> List[str]:
-        length, steps, block = plan_answer(self.gen_length, self.gen_steps, self.gen_blocksize, max_out_len)
-        stops = [s for s in list(stopping_criteria or []) + self.stop_words if s]
-        room = self.max_seq_len - length
+    def generate(self, inputs: List, max_out_len: int) -> List[str]:
+        """Answers on a canvas of gen_length tokens, as the original wrapper: max_out_len does not change the
+        canvas, and the dataset's stopping criteria are not taken (the signature has no stopping_criteria, so
+        OpenCompass does not pass them); each answer is the whole canvas decoded without special tokens, cut
+        at the earliest of the model's stop_words."""
+        room = self.max_seq_len - self.gen_length
         outputs = []
         for start in range(0, len(inputs), self.batch_size):
             chunk = [self._ids(self._prompt_text(p)) for p in inputs[start:start + self.batch_size]]
@@ -165,16 +172,14 @@ class LLaDAModel(BaseModel):
                 attention[row, width - len(ids):] = 1
             torch.manual_seed(self.seed + start)
             out = generate(self.model, prompt.to(self.model.device), attention_mask=attention.to(self.model.device),
-                           steps=steps, gen_length=length, block_length=block, temperature=self.temperature,
-                           cfg_scale=self.cfg, remasking=self.remasking, mask_id=self.mask_id,
-                           logits_eos_inf=self.logits_eos_inf, confidence_eos_eot_inf=self.confidence_eos_eot_inf,
-                           eos_id=self.eos_id, eot_id=self.eot_id)
-            for row in out[:, width:].tolist():
-                row = row[:max_out_len] if max_out_len else row
-                cut = next((k for k, token in enumerate(row) if token in (self.eos_id, self.eot_id)), len(row))
-                text = self.tokenizer.decode(row[:cut], skip_special_tokens=True)
-                for stop in stops:
-                    text = text.split(stop)[0]
+                           steps=self.gen_steps, gen_length=self.gen_length, block_length=self.gen_blocksize,
+                           temperature=self.temperature, cfg_scale=self.cfg, remasking=self.remasking,
+                           mask_id=self.mask_id, logits_eos_inf=self.logits_eos_inf,
+                           confidence_eos_eot_inf=self.confidence_eos_eot_inf, eos_id=self.eos_id, eot_id=self.eot_id)
+            for row in out[:, width:]:
+                text = self.tokenizer.decode(row, skip_special_tokens=True)
+                for stop in self.stop_words:
+                    text = text.split(stop)[0] if stop else text
                 outputs.append(text)
         return outputs
 
@@ -182,7 +187,8 @@ class LLaDAModel(BaseModel):
     @torch.no_grad()
     def get_ppl(self, inputs: List[str], mask_length: Optional[List[int]] = None) -> List[float]:
         """Average negative log-likelihood per scored token (OpenCompass's 'ppl' is a loss): the Monte Carlo
-        bound of get_log_likelihood over the tokens after the first mask_length[i] (the context)."""
+        bound of get_log_likelihood over the tokens after the first mask_length[i] (the context). (The
+        original wrapper has none; it sends likelihood benchmarks to lm-eval.)"""
         from get_log_likelihood import get_log_likelihood
         losses = []
         for i, text in enumerate(inputs):
@@ -195,6 +201,20 @@ class LLaDAModel(BaseModel):
                                     cfg_scale=self.cfg, mask_id=self.mask_id)
             losses.append(-ll / max(1, len(answer)))
         return losses
+
+
+@MODELS.register_module()
+class LLaDABaseModel(LLaDAModel):
+    """LLaDA Base models: no chat template; OpenCompass joins the prompt's parts into one text."""
+
+    @staticmethod
+    def _template_parser(meta_template):
+        return LMTemplateParser(meta_template)
+
+    def _prompt_text(self, prompt):
+        if isinstance(prompt, str):
+            return prompt
+        return "".join(item if isinstance(item, str) else item.get("prompt", "") for item in prompt)
 
 
 @ICL_EVALUATORS.register_module()
@@ -228,3 +248,98 @@ class LLaDAJsonlDataset(BaseDataset):
         if limit:
             rows = rows[:int(limit)]
         return Dataset.from_list(rows)
+
+
+# ---- the original release's dataset pieces that pip OpenCompass lacks ----------------------------------------
+_ANSWER_IS = re.compile(r"The Answer is[:\s]*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d+\.\d+|-?\d+")
+
+
+@TEXT_POSTPROCESSORS.register_module()
+def gsm8k_answer_is_postprocess(text: str) -> str:
+    """GSM8K answer of a Base model (gsm8k_gen_base): the number after the first 'The answer is' (any case),
+    else the last number before the model starts a new 'Question:', else 'NULL'."""
+    found = _ANSWER_IS.search(text)
+    if found:
+        return found.group(1)
+    numbers = _NUMBER.findall(text.split("Question:")[0])
+    return numbers[-1] if numbers else "NULL"
+
+
+@TEXT_POSTPROCESSORS.register_module()
+def gpqa_correct_answer_postprocess(text: str) -> str:
+    """The letter in the first 'The correct answer is (X)' (any case), else a single space (never correct)."""
+    found = re.search(r"The correct answer is \(([^)]+)\)", text, re.IGNORECASE)
+    return found.group(1).strip() if found else " "
+
+
+@LOAD_DATASET.register_module()
+class GPQAShuffledDataset(BaseDataset):
+    """GPQA from its CSV (question in column 7, the correct option in column 8, three wrong ones in 9-11) with
+    the options of each question shuffled by one random.Random(seed) in file order (the original release's
+    order: the same permutations as seeding Python's global generator once and shuffling row by row)."""
+
+    @staticmethod
+    def load(path: str, name: str, seed: int = 0, **kwargs):
+        path = get_data_path(path, local_mode=True)
+        generator = random.Random(seed)
+        rows = []
+        with open(os.path.join(path, name), encoding="utf-8") as f:
+            for row in csv.reader(f):
+                if row[7] == "Question":
+                    continue
+                options = [row[8], row[9], row[10], row[11]]
+                generator.shuffle(options)
+                item = {"question": row[7], **dict(zip("ABCD", options))}
+                item["answer"] = "ABCD"[options.index(row[8])]
+                rows.append(item)
+        return Dataset.from_list(rows)
+
+
+@ICL_EVALUATORS.register_module()
+class ReleaseMBPPEvaluator(MBPPEvaluator):
+    """MBPP as the original release scored it. Pip OpenCompass no longer strips the quotes around a few-shot
+    answer ('[BEGIN] 'code' [DONE]', which the Base model's stop word '[DONE]' leaves quoted) and compares
+    asserted values type-aware (4 == 4.0 fails); here the quotes go and the tests run as plain asserts in the
+    same program as the code."""
+
+    def _process_answer(self, text):
+        text = super()._process_answer(text)
+        if text.startswith("'"):
+            text = text[1:]
+        if text.endswith("'"):
+            text = text[:-1]
+        return text
+
+    def _process_test(self, test_case, pred):
+        return pred + "\n" + test_case, ""
+
+
+def bbh_freeform_answer(text: str) -> str:
+    """A free-form BBH answer as the original release read it: what follows the FIRST 'answer is ', up to the
+    end of that line, without a final period; the bold part if it has one."""
+    parts = text.split("answer is ")
+    answer = parts[1].strip() if len(parts) > 1 else text
+    answer = answer.split("\n")[0].strip()
+    if answer.endswith("."):
+        answer = answer[:-1].strip()
+    bold = re.search(r"\*\*(.*?)\*\*", answer)
+    return bold.group(1) if bold else answer
+
+
+@ICL_EVALUATORS.register_module()
+class ReleaseBBHEvaluator(BaseEvaluator):
+    """Free-form BBH subsets as the original release scored them: bbh_freeform_answer equal to the reference,
+    case-sensitive (pip OpenCompass reads the LAST 'answer is', normalises yes/no and commas and ignores case;
+    for a Base model that goes on to invent further questions, the first answer is its answer)."""
+
+    def score(self, predictions, references):
+        if len(predictions) != len(references):
+            return {"error": "predictions and references differ in length"}
+        details, correct = [], 0
+        for prediction, reference in zip(predictions, references):
+            answer = bbh_freeform_answer(prediction)
+            hit = answer == reference
+            correct += hit
+            details.append({"pred": answer, "answer": reference, "correct": hit})
+        return {"score": 100.0 * correct / len(predictions), "details": details}

@@ -1,0 +1,15 @@
+# The original release's llada_1p5_gen_ifeval_length256_block16_confidence:
+# LLaDA 1.5 on IFEval.IFEval_gen (length 256, steps 256, block 16, EOS/EoT confidence rule).
+#   bash eval_llada_opencompass.sh opencompass/examples/llada_1p5_gen_ifeval_length256_block16_confidence.py
+from mmengine.config import read_base
+
+with read_base():
+    from opencompass.configs.datasets.IFEval.IFEval_gen import ifeval_datasets
+    from ..configs.models.llada_15_instruct_8b import models as llada_instruct_8b_models
+    from ._infer import infer  # noqa: F401
+
+datasets = ifeval_datasets
+models = llada_instruct_8b_models
+eval_cfg = {'gen_blocksize': 16, 'gen_length': 256, 'gen_steps': 256, 'batch_size': 1, 'batch_size_': 1, 'diff_confidence_eos_eot_inf': True, 'diff_logits_eos_inf': False}
+for model in models:
+    model.update(eval_cfg)

@@ -180,3 +180,9 @@ def test_example_config_matches_the_original(example_configs, name):
     assert marker in got["markers"]
     assert got["summary_groups"] == SUMMARY_GROUPS.get(name, 0)
     assert got["infer"] == [8, 64, 5]
+
+
+def test_wrapper_checks_under_opencompass(tmp_path):
+    """The wrapper's own checks (tests/opencompass_wrapper_checks.py) need OpenCompass: run them with its Python."""
+    run([opencompass_python(), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         os.path.join(ROOT, "tests", "opencompass_wrapper_checks.py")], cwd=str(tmp_path), timeout=600)

@@ -1,0 +1,132 @@
+"""Checks of opencompass/llada_opencompass.py that need the OpenCompass package, so they run under
+OpenCompass's own Python (its virtual environment): test_eval_opencompass.py starts
+`<that python> -m pytest tests/opencompass_wrapper_checks.py`. The file name keeps the main test run from
+collecting it."""
+
+import csv
+import os
+import random
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "opencompass"), ROOT, os.path.dirname(os.path.abspath(__file__))]
+
+import llada_opencompass  # noqa: E402
+from llada_opencompass import (GPQAShuffledDataset, LLaDABaseModel, LLaDAModel, ReleaseBBHEvaluator,  # noqa: E402
+                               ReleaseMBPPEvaluator, bbh_freeform_answer, gpqa_correct_answer_postprocess,
+                               gsm8k_answer_is_postprocess)
+from opencompass.datasets import MBPPEvaluator  # noqa: E402
+from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
+from tiny_checkpoint import make_tiny_checkpoint  # noqa: E402
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("So the answer is 42.\nQuestion: what is 7?", "42"),
+    ("The Answer is: -3.5 apples", "-3.5"),
+    ("4 + 5 = 9 and then 9 * 2 = 18\nQuestion: 3 + 3 = 6", "18"),
+    ("no number at all", "NULL"),
+])
+def test_gsm8k_base_answer(text, expected):
+    assert gsm8k_answer_is_postprocess(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Thinking... The correct answer is (B)", "B"),
+    ("the CORRECT answer is ( C ) and not (D)", "C"),
+    ("ANSWER: A", " "),
+])
+def test_gpqa_answer_letter(text, expected):
+    assert gpqa_correct_answer_postprocess(text) == expected
+
+
+def test_gpqa_options_shuffled_as_the_original(tmp_path):
+    """Seeding Python's global generator once and shuffling row by row (the original's loader) gives the same
+    options and answer letters as GPQAShuffledDataset."""
+    header = [f"c{i}" for i in range(12)]
+    header[7] = "Question"
+    rows = [[""] * 7 + [f"question {n}", f"right {n}", f"wrong {n}a", f"wrong {n}b", f"wrong {n}c"] for n in range(9)]
+    with open(tmp_path / "gpqa_diamond.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header] + rows)
+    dataset = GPQAShuffledDataset.load(str(tmp_path), "gpqa_diamond.csv")
+    random.seed(0)
+    letters = set()
+    for row, item in zip(rows, dataset):
+        options = row[8:12]
+        random.shuffle(options)
+        assert [item[letter] for letter in "ABCD"] == options
+        assert item[item["answer"]] == row[8] and item["question"] == row[7]
+        letters.add(item["answer"])
+    assert len(dataset) == 9 and len(letters) > 1
+
+
+def test_mbpp_scored_as_the_original():
+    """A Base model's answer cut at '[DONE]' keeps the quotes of the few-shot format: the original scoring strips
+    them and compares with plain asserts (4 == 4.0 holds); pip's scoring fails the same answer."""
+    prediction = " 'def add(a, b):\r\n    return a + b' \n"
+    tests = "assert add(1, 2) == 3\nassert add(2, 2) == 4.0"
+    assert ReleaseMBPPEvaluator()._process_answer(prediction) == "def add(a, b):\r\n    return a + b"
+    assert ReleaseMBPPEvaluator().score([prediction], [tests])["pass"] == 1
+    assert MBPPEvaluator().score([prediction], [tests])["pass"] == 0
+    assert ReleaseMBPPEvaluator().score([" 'def add(a, b):\n    return a - b' "], [tests])["pass"] == 0
+
+
+def test_bbh_free_form_reads_the_first_answer():
+    text = "Let's think. So the answer is Yes.\n\nQ: Is the sky green?\nA: So the answer is No."
+    assert bbh_freeform_answer(text) == "Yes"
+    assert bbh_freeform_answer("So the answer is **valid**.") == "valid"
+    scores = ReleaseBBHEvaluator().score([text, "so the answer is yes.", "the answer is 12."], ["Yes", "Yes", "12"])
+    assert scores["score"] == pytest.approx(200 / 3)  # case-sensitive, as the original
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")))
+
+
+def few_shot_prompt():
+    """What a few-shot dataset template (HUMAN / BOT rounds, like gsm8k_gen's) hands the model."""
+    template = PromptTemplate(template=dict(round=[dict(role="HUMAN", prompt="Question: 2 + 2?"),
+                                                   dict(role="BOT", prompt="4"),
+                                                   dict(role="HUMAN", prompt="Question: {question}")]))
+    return template.generate_item({"question": "3 + 3?"})
+
+
+def test_instruct_keeps_roles_and_ignores_max_out_len(checkpoint, monkeypatch):
+    """The Instruct wrapper renders few-shot rounds as chat turns and samples on the configured canvas whatever
+    max_out_len says; the answer is the whole canvas decoded without special tokens."""
+    model = LLaDAModel(path=checkpoint, gen_length=16, gen_steps=8, gen_blocksize=8)
+    parsed = model.parse_template(few_shot_prompt(), mode="gen")
+    messages = llada_opencompass.to_messages(parsed)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert model._prompt_text(parsed) == model.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                                             tokenize=False)
+    calls = []
+    real_generate = llada_opencompass.generate
+
+    def recording_generate(*args, **kwargs):
+        calls.append(kwargs)
+        out = real_generate(*args, **kwargs)
+        out[:, -2] = model.eos_id  # text after an EOS stays in the answer, as in the original
+        return out
+    monkeypatch.setattr(llada_opencompass, "generate", recording_generate)
+    answers = model.generate([parsed, parsed], max_out_len=4)
+    assert [(c["gen_length"], c["steps"], c["block_length"]) for c in calls] == [(16, 8, 8), (16, 8, 8)]
+    assert len(answers) == 2 and answers[0] == answers[1]
+    prompt_len = len(model._ids(model._prompt_text(parsed)))
+    canvas = real_generate(model.model, torch.tensor([model._ids(model._prompt_text(parsed))]), steps=8,
+                           gen_length=16, block_length=8, mask_id=model.mask_id, eos_id=model.eos_id,
+                           eot_id=model.eot_id)[0, prompt_len:]
+    canvas[-2] = model.eos_id
+    assert answers[0] == model.tokenizer.decode(canvas, skip_special_tokens=True)
+
+
+def test_base_takes_plain_text_and_cuts_at_stop_words(checkpoint, monkeypatch):
+    model = LLaDABaseModel(path=checkpoint, gen_length=8, gen_steps=8, gen_blocksize=8, stop_words=["[DONE]"])
+    parsed = model.parse_template(few_shot_prompt(), mode="gen")
+    assert isinstance(parsed, str) and "Question: 2 + 2?" in parsed and "<|start_header_id|>" not in parsed
+    assert model._prompt_text(parsed) == parsed
+    monkeypatch.setattr(model.tokenizer, "decode", lambda tokens, **kwargs: " 'code' [DONE] more")
+    assert model.generate([parsed], max_out_len=512) == [" 'code' "]

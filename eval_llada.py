@@ -9,12 +9,33 @@ Run it like the harness itself (one process, or many with `accelerate launch`):
 
 model_args (the reference's names and defaults, plus a few of this project's):
   model_path (default: the bundled tiny model), mask_id (default: the config's mask_token_id),
-  max_length 4096 (capped at the model's max_sequence_length), batch_size 32, mc_num 128,
-  is_check_greedy True, cfg 0, steps 1024, gen_length 1024, block_length 1024, remasking low_confidence;
+  max_length 4096 (capped at the model's max_sequence_length), batch_size 32 (from the command line:
+  --batch_size, lm-eval's default 1, unless model_args give it), mc_num 128, is_check_greedy True, cfg 0,
+  steps 1024, gen_length 1024, block_length 1024, remasking low_confidence;
   temperature 0, logits_eos_inf False, confidence_eos_eot_inf False, seed 1234, device, dtype,
   forward_batch (rows per model call when packing likelihood requests; default batch_size),
   pad_to_multiple_of 16 (length buckets, see below), truncation False (left-truncate over-long prompts
-  for generation instead of raising).
+  for generation instead of raising),
+  honor_max_gen_toks False, cut_at_eos False (opt-ins that change what generation returns, see below).
+
+batch_size is the reference's: the Monte Carlo batch of a likelihood request (mc_num / batch_size rounds, the
+mask counts stratified within each batch, so it changes the estimator), and, for generation, how many prompts
+are decoded together (left-padded, with an attention mask; batch_size 1 decodes each prompt unpadded, exactly
+the reference's call). Pass it as the reference does, `--batch_size 8` on the command line; a batch_size in
+model_args wins over --batch_size.
+
+Generation, by default as in the reference release: every request is decoded on the canvas that model_args
+give (gen_length tokens, `steps` steps, blocks of block_length), whatever the task's `max_gen_toks` says; the
+answer is decoded with its special tokens, cut at each of the task's stop sequences in turn, and the special
+tokens are then removed (text after an EOS stays, minus the EOS tokens).
+  honor_max_gen_toks=True: a request with max_gen_toks < gen_length is decoded on a shorter canvas
+    (max_gen_toks, rounded up to whole blocks when block_length < gen_length; steps shrink in proportion) and
+    its answer is cut to max_gen_toks tokens. Faster for tasks with short answers, but a different experiment
+    from the paper's (e.g. gsm8k's default max_gen_toks 256 turns gen_length=1024 into 256 tokens in 256 steps).
+  cut_at_eos=True: the answer ends at its first EOS / EoT token (what follows is dropped even when it is text),
+    then at the stop sequences. This project's earlier rule; the offline commands in eval_llada_lm_eval.sh use it.
+Prompts are tokenized with the tokenizer's own special-token rule, as the reference does (a BOS the text already
+starts with, from a chat template, is not doubled).
 
 Determinism across process counts: the Monte Carlo masks of a likelihood request are drawn from a seed
 derived from (seed, context, continuation), and every sequence is padded to a length that depends on the
@@ -69,16 +90,16 @@ def bucket_length(length, multiple, cap=None):
     return padded
 
 
-def plan_generation(gen_length, steps, block_length, max_gen_toks=None):
+def plan_generation(gen_length, steps, block_length, max_gen_toks=None, honor_max_gen_toks=True):
     """Canvas length, steps and block length for a request allowed at most max_gen_toks new tokens.
 
-    With max_gen_toks >= gen_length the model's settings are used as they are. Otherwise the canvas shrinks
-    to max_gen_toks (rounded up to whole blocks for semi-autoregressive settings) and the steps shrink in
-    proportion (at least one per block, a multiple of the number of blocks); the answer is then cut to
-    max_gen_toks tokens."""
+    With honor_max_gen_toks False (llada_dist's default, the reference's rule), or max_gen_toks None or >=
+    gen_length, the model's settings are used as they are. Otherwise the canvas shrinks to max_gen_toks
+    (rounded up to whole blocks for semi-autoregressive settings) and the steps shrink in proportion (at least
+    one per block, a multiple of the number of blocks); the answer is then cut to max_gen_toks tokens."""
     if gen_length % block_length:
         raise ValueError(f"gen_length={gen_length} must be a multiple of block_length={block_length}")
-    if max_gen_toks is None or max_gen_toks >= gen_length:
+    if not honor_max_gen_toks or max_gen_toks is None or max_gen_toks >= gen_length:
         return gen_length, steps, block_length
     if max_gen_toks <= 0:
         raise ValueError(f"max_gen_toks must be positive (got {max_gen_toks})")
@@ -100,7 +121,7 @@ class LLaDAEvalHarness(LM):
                  is_check_greedy=True, cfg=0., steps=1024, gen_length=1024, block_length=1024,
                  remasking="low_confidence", temperature=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
                  seed=1234, device=None, dtype=None, forward_batch=None, pad_to_multiple_of=16, truncation=False,
-                 max_batch_size=None, **kwargs):
+                 honor_max_gen_toks=False, cut_at_eos=False, max_batch_size=None, **kwargs):
         super().__init__()
         if kwargs:
             logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
@@ -123,6 +144,8 @@ class LLaDAEvalHarness(LM):
         self.seed = int(seed)
         self.pad_multiple = max(1, int(pad_to_multiple_of))
         self.truncation = _as_bool(truncation)
+        self.honor_max_gen_toks = _as_bool(honor_max_gen_toks)
+        self.cut_at_eos = _as_bool(cut_at_eos)
 
         if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
             device = None  # the harness passes --device cuda by default; take the first available instead
@@ -205,19 +228,39 @@ class LLaDAEvalHarness(LM):
             args.pop("batch_size")
         return cls(**args)
 
-    def _encode(self, text):
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+    def _encode(self, text, special_tokens=False):
+        """Token ids of text. special_tokens=True: with whatever the tokenizer adds by default (a BOS for some
+        tokenizers), as the reference's `tokenizer(text)` does, except that a text which already starts with
+        the BOS token (a chat template's) gets no second one."""
+        if special_tokens and self.tokenizer.bos_token and text.startswith(self.tokenizer.bos_token):
+            special_tokens = False
+        return self.tokenizer(text, add_special_tokens=special_tokens)["input_ids"]
+
+    def _ends_with_special_token(self, text):
+        return any(text.endswith(token) for token in self._special_token_strings)
+
+    @property
+    def _special_token_strings(self):
+        if not hasattr(self, "_special_strings"):
+            decoder = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+            strings = {t.content for t in decoder.values() if getattr(t, "special", False)}
+            self._special_strings = tuple(sorted(strings | set(self.tokenizer.all_special_tokens)))
+        return self._special_strings
 
     def _encode_pair(self, context, continuation):
-        """Trailing spaces of the context move to the continuation; the continuation's tokens are those of
-        the whole string after the context's. (Only spaces and tabs: the newlines that end a chat template's
-        assistant header stay in the prompt, where the model saw them in training.)"""
-        spaces = len(context) - len(context.rstrip(" \t"))
+        """As the reference: the context's trailing whitespace moves to the continuation, and the continuation's
+        tokens are those of the whole string after the context's. One exception: whitespace right after a
+        special token (the newlines that end a chat template's assistant header) stays in the prompt, where the
+        model saw it in training; the reference never used chat templates."""
+        stripped = context.rstrip()
+        if self._ends_with_special_token(stripped):
+            stripped = context.rstrip(" \t")
+        spaces = len(context) - len(stripped)
         if spaces:
             continuation = context[-spaces:] + continuation
             context = context[:-spaces]
-        whole = self._encode(context + continuation)
-        context_ids = self._encode(context)
+        whole = self._encode(context + continuation, special_tokens=True)
+        context_ids = self._encode(context, special_tokens=True)
         if whole[:len(context_ids)] != context_ids:  # the tokenizer merged across the boundary
             return context_ids, self._encode(continuation)
         return context_ids, whole[len(context_ids):]
@@ -371,11 +414,12 @@ class LLaDAEvalHarness(LM):
         temperature = self.temperature
         if gen_kwargs.get("do_sample") and gen_kwargs.get("temperature") is not None:
             temperature = float(gen_kwargs["temperature"])
-        length, steps, block = plan_generation(self.gen_length, self.steps, self.block_length, max_gen_toks)
+        length, steps, block = plan_generation(self.gen_length, self.steps, self.block_length, max_gen_toks,
+                                               self.honor_max_gen_toks)
         return list(until), max_gen_toks, (length, steps, block, temperature)
 
     def _prompt_ids(self, context, gen_length):
-        ids = self._encode(context)
+        ids = self._encode(context, special_tokens=True)
         room = self.max_length - gen_length
         if len(ids) > room:
             if not self.truncation or room <= 0:
@@ -387,14 +431,21 @@ class LLaDAEvalHarness(LM):
 
     @torch.no_grad()
     def generate_until(self, requests, disable_tqdm=False):
+        """Answers in the requests' order. With batch_size 1, or when sampling, each prompt runs alone and unpadded
+        (the reference's call); otherwise prompts of one length bucket and setting run together, left-padded to
+        the bucket's length with the padding masked out of attention, so a prompt's answer depends only on its
+        own bucket, never on the other prompts of its batch."""
         prepared, groups = [], defaultdict(list)
         for index, request in enumerate(requests):
             context, gen_kwargs = request.args
             until, max_gen_toks, setting = self._generation_settings(gen_kwargs)
             prompt = self._prompt_ids(context, setting[0])
             stochastic = setting[3] > 0 or self.remasking == "random"
-            padded = bucket_length(len(prompt), self.pad_multiple, self.max_length - setting[0])
-            key = (setting, padded, index if stochastic else -1)
+            if stochastic or self.batch_size == 1:
+                padded, single = len(prompt), index
+            else:
+                padded, single = bucket_length(len(prompt), self.pad_multiple, self.max_length - setting[0]), -1
+            key = (setting, padded, single)
             prepared.append((context, prompt, until, max_gen_toks))
             groups[key].append(index)
         from tqdm import tqdm
@@ -410,9 +461,12 @@ class LLaDAEvalHarness(LM):
                     ids = prepared[i][1]
                     prompt[row, padded - len(ids):] = torch.tensor(ids, dtype=torch.long)
                     attention[row, padded - len(ids):] = 1
-                if single >= 0:
+                if single >= 0:  # alone: unpadded, no attention mask, its own seed
                     torch.manual_seed(request_seed(self.seed, "gen", prepared[single][0]))
-                out = generate(self.model, prompt.to(self.device), attention_mask=attention.to(self.device),
+                    attention = None
+                else:
+                    attention = attention.to(self.device)
+                out = generate(self.model, prompt.to(self.device), attention_mask=attention,
                                steps=steps, gen_length=length, block_length=block, temperature=temperature,
                                cfg_scale=self.cfg, remasking=self.remasking, mask_id=self.mask_id,
                                logits_eos_inf=self.logits_eos_inf, confidence_eos_eot_inf=self.confidence_eos_eot_inf,
@@ -426,17 +480,29 @@ class LLaDAEvalHarness(LM):
         return outputs
 
     def _postprocess(self, tokens, until, max_gen_toks):
-        """Cut the answer at max_gen_toks, at the first EOS / EoT, then at the first stop sequence."""
-        if max_gen_toks is not None:
+        """The answer's text from its tokens.
+
+        Default (the reference's rule): decode with special tokens kept, cut at each stop sequence in turn (at its
+        first occurrence in what is left), then drop the special tokens by re-tokenizing and decoding without
+        them; text after an EOS stays. honor_max_gen_toks: first keep only max_gen_toks tokens. cut_at_eos:
+        instead keep the tokens before the first EOS / EoT, decode them without special tokens and
+        cut at the stop sequences the same way."""
+        if self.honor_max_gen_toks and max_gen_toks is not None:
             tokens = tokens[:max_gen_toks]
-        for stop_id in (self.eos_id, self.eot_id):
-            if stop_id in tokens:
-                tokens = tokens[:tokens.index(stop_id)]
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        if self.cut_at_eos:
+            for stop_id in (self.eos_id, self.eot_id):
+                if stop_id in tokens:
+                    tokens = tokens[:tokens.index(stop_id)]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        else:
+            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
         for stop in until:
             if stop and stop in text:
                 text = text[:text.index(stop)]
-        return text
+        if self.cut_at_eos:
+            return text
+        ids = self._encode(text, special_tokens=True)
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def main(argv=None):

@@ -38,6 +38,55 @@ def arith_process_results(doc, results):
     return {"exact_match": float(predicted is not None and predicted == int(doc["answer"]))}
 
 
+# ---- held-out arithmetic, scored like a math task (math_verify on \boxed{} answers) ------------------------
+def load_arith_math(**kwargs):
+    rows = _jsonl("arith_test.jsonl")
+    return _dataset([{"question": r["question"], "target": f"\\boxed{{{int(r['answer'])}}}", "op": r["op"]}
+                     for r in rows])
+
+
+def last_boxed(text):
+    """The content of the last \\boxed{...} in text (braces balanced), or None."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, begin = 0, start + len("\\boxed{")
+    for i in range(begin - 1, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[begin:i]
+    return None
+
+
+def math_prediction(text):
+    """What a generation answers: its last \\boxed{} content, else the last number after its last "=" (None if
+    it has neither)."""
+    boxed = last_boxed(text or "")
+    if boxed is not None:
+        return boxed
+    number = parse_final_answer(text)
+    return None if number is None else str(number)
+
+
+def math_is_correct(prediction_text, gold):
+    """math_verify's verdict on a generation against the gold answer (a number, or LaTeX such as \\boxed{85})."""
+    from math_verify import parse, verify
+    prediction = math_prediction(prediction_text)
+    if prediction is None:
+        return False
+    gold = str(gold)
+    gold_parsed = parse(gold if "\\boxed" in gold else f"\\boxed{{{gold}}}")
+    predicted_parsed = parse(f"\\boxed{{{prediction}}}")
+    return bool(gold_parsed and predicted_parsed and verify(gold_parsed, predicted_parsed))
+
+
+def math_process_results(doc, results):
+    return {"math_verify": float(math_is_correct(results[0], doc["target"]))}
+
+
 # ---- held-out arithmetic, multiple choice --------------------------------------------------------------
 def load_arith_mc(**kwargs):
     rows = []

@@ -63,3 +63,15 @@ def lm_eval_results(output_dir):
                         row = json.loads(line)
                         samples[(task, row["doc_id"])] = row["resps"]
     return results, samples
+
+
+def lm_eval_sample_rows(output_dir):
+    """{task: [logged sample rows, by doc_id]} of an lm-eval --output_path directory run with --log_samples."""
+    rows = {}
+    for folder, _, files in os.walk(output_dir):
+        for name in files:
+            if name.startswith("samples_"):
+                task = name[len("samples_"):].rsplit("_", 1)[0]
+                with open(os.path.join(folder, name)) as f:
+                    rows.setdefault(task, []).extend(json.loads(line) for line in f if line.strip())
+    return {task: sorted(task_rows, key=lambda row: row["doc_id"]) for task, task_rows in rows.items()}

@@ -14,6 +14,7 @@ sys.path.insert(0, ROOT)
 
 import eval_llada  # noqa: E402
 from eval_llada import LLaDAEvalHarness, bucket_length, plan_generation, request_seed  # noqa: E402
+from generate import generate  # noqa: E402
 from get_log_likelihood import get_log_likelihood  # noqa: E402
 
 
@@ -34,7 +35,9 @@ def harness(model_path):
                             block_length=8, device="cpu")
 
 
-def test_plan_generation_honours_max_gen_toks():
+def test_plan_generation_honours_max_gen_toks_only_when_asked():
+    assert plan_generation(1024, 1024, 1024, 256, honor_max_gen_toks=False) == (1024, 1024, 1024)
+    assert plan_generation(256, 256, 8, 100, honor_max_gen_toks=False) == (256, 256, 8)
     assert plan_generation(1024, 1024, 1024, 256) == (256, 256, 256)
     assert plan_generation(256, 256, 8, 100) == (104, 104, 8)
     assert plan_generation(64, 32, 32, None) == (64, 32, 32)
@@ -89,14 +92,137 @@ def test_trailing_space_moves_to_continuation(harness):
     assert (prompt_a, answer_a) == (prompt_b, answer_b)
 
 
-def test_rolling_and_generation(harness):
+def test_rolling_and_generation(harness, model_path):
     text = "Friends, Romans, countrymen, lend me your ears. " * 20
     (total,) = harness.loglikelihood_rolling([Request(text)])
     assert total < 0
-    gen = harness.generate_until([Request("What is 2 + 2?", {"until": ["\n"], "max_gen_toks": 5}),
-                                  Request("Hi", {"until": [], "max_gen_toks": 40})])
+    requests = [Request("What is 2 + 2?", {"until": ["\n"], "max_gen_toks": 5}),
+                Request("Hi", {"until": [], "max_gen_toks": 40})]
+    gen = harness.generate_until(requests)
     assert all(isinstance(t, str) for t in gen) and "\n" not in gen[0]
-    assert len(harness.tokenizer(gen[0], add_special_tokens=False)["input_ids"]) <= 5 + 1
+    honoring = LLaDAEvalHarness(model_path=model_path, batch_size=4, gen_length=16, steps=8, block_length=8,
+                                device="cpu", honor_max_gen_toks="True")
+    short = honoring.generate_until(requests)
+    assert "\n" not in short[0]
+    assert len(honoring.tokenizer(short[0], add_special_tokens=False)["input_ids"]) <= 5 + 1
+
+
+def _record_forward_calls(model):
+    """Widths of the canvases the model is called on, appended to the returned list."""
+    widths = []
+    handle = model.register_forward_pre_hook(lambda module, args, kwargs: widths.append(
+        (args[0] if args else kwargs["input_ids"]).shape[1]), with_kwargs=True)
+    return widths, handle
+
+
+def test_canvas_is_model_args_whatever_max_gen_toks_unless_opted_in(model_path):
+    """The reference decodes every request on gen_length tokens in `steps` steps; a task's max_gen_toks (lm-eval's
+    default 256) shrinks the canvas only with honor_max_gen_toks=True."""
+    prompt = "What is 2 + 3?"
+    seen = {}
+    for honor in (False, True):
+        lm = LLaDAEvalHarness(model_path=model_path, batch_size=1, gen_length=32, steps=16, block_length=32,
+                              device="cpu", honor_max_gen_toks=honor)
+        widths, handle = _record_forward_calls(lm.model)
+        try:
+            (answer,) = lm.generate_until([Request(prompt, {"until": [], "max_gen_toks": 8})])
+        finally:
+            handle.remove()
+        seen[honor] = (widths, answer, lm)
+    prompt_len = len(lm._encode(prompt, special_tokens=True))
+    widths, _, _ = seen[False]
+    assert widths == [prompt_len + 32] * 16  # the whole canvas, all 16 steps
+    widths, answer, lm = seen[True]
+    assert widths == [prompt_len + 8] * 4  # 8 tokens, steps in proportion (16 * 8 / 32)
+    assert len(lm.tokenizer(answer, add_special_tokens=False)["input_ids"]) <= 8 + 1
+
+
+def _reference_answer(lm, tokens, until):
+    """The release's post-processing of an answer's tokens (re-implemented here as the spec)."""
+    text = lm.tokenizer.decode(tokens, skip_special_tokens=False)
+    for stop in until:
+        if stop in text:
+            text = text.split(stop)[0]
+    return lm.tokenizer.decode(lm.tokenizer(text)["input_ids"], skip_special_tokens=True)
+
+
+def test_postprocess_follows_the_release_and_cut_at_eos_is_opt_in(harness):
+    tok = harness.tokenizer
+    words = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    eos, eot = harness.eos_id, harness.eot_id
+    after_eos = words("12 + 3 = 15.") + [eos] + words(" So 15 is it.\n\nMore") + [eos, eos]
+    all_eos = words("12 + 3 = 15.\nNext") + [eot, eos, eos, eot]
+    until = ["\n\n", "Next"]
+    assert not harness.cut_at_eos and not harness.honor_max_gen_toks
+    for tokens in (after_eos, all_eos):
+        assert harness._postprocess(tokens, until, 4) == _reference_answer(harness, tokens, until)
+    assert harness._postprocess(after_eos, until, None) == "12 + 3 = 15. So 15 is it."  # text after EOS stays
+    assert harness._postprocess(after_eos, [], None) == "12 + 3 = 15. So 15 is it.\n\nMore"
+    harness.cut_at_eos = True
+    try:
+        assert harness._postprocess(after_eos, until, None) == "12 + 3 = 15."
+        # when everything after the first EOS is EOS / EoT the two rules usually agree...
+        assert harness._postprocess(all_eos, until, None) == _reference_answer(harness, all_eos, until)
+        assert harness._postprocess(all_eos, until, None) == "12 + 3 = 15.\n"
+        # ...but not always: the release matches stop sequences with the special tokens still in the text
+        header = tok.convert_tokens_to_ids("<|start_header_id|>")
+        split = words("a\n") + [header] + words("\nb") + [eos, eos]
+        assert harness._postprocess(split, ["\n\n"], None) == "a"
+        assert _reference_answer(harness, split, ["\n\n"]) == "a\n\nb"
+    finally:
+        harness.cut_at_eos = False
+
+
+def test_batched_generation_equals_the_release_one_at_a_time(model_path):
+    """Left-padded batches (this project's speed-up) give the answers of the release's call: each prompt alone,
+    unpadded, no attention mask, then the release's post-processing."""
+    prompts = ["What is 12 + 30?", "Compute 7 x 8.", "Hello there, how are you today?", "Compute 45 - 17."]
+    template = [LLaDAEvalHarness(model_path=model_path, device="cpu").apply_chat_template(
+        [{"role": "user", "content": p}]) for p in prompts]
+    settings = dict(model_path=model_path, gen_length=16, steps=16, block_length=8, device="cpu")
+    batched = LLaDAEvalHarness(batch_size=4, **settings)
+    alone = LLaDAEvalHarness(batch_size=1, **settings)
+    requests = [Request(text, {"until": ["\n\n"]}) for text in template]
+    answers = batched.generate_until(requests)
+    assert answers == alone.generate_until(requests)
+    for text, answer in zip(template, answers):
+        ids = torch.tensor([alone.tokenizer(text)["input_ids"]])
+        out = generate(alone.model, ids, steps=16, gen_length=16, block_length=8, temperature=0.,
+                       cfg_scale=0., remasking="low_confidence", mask_id=alone.mask_id)
+        assert answer == _reference_answer(alone, out[0, ids.shape[1]:].tolist(), ["\n\n"])
+
+
+def test_command_line_batch_size_reaches_the_model(monkeypatch):
+    """`--batch_size 8` outside model_args (the release's commands) becomes llada_dist's batch_size, the Monte
+    Carlo batch; a batch_size in model_args wins; without either, lm-eval's default 1."""
+    seen = []
+
+    class Built(Exception):
+        pass
+
+    def capture(self, **kwargs):
+        seen.append(kwargs)
+        raise Built
+
+    monkeypatch.setattr(LLaDAEvalHarness, "__init__", capture)
+    for argv in (["--batch_size", "8", "--model_args", "model_path=x,mc_num=128"],
+                 ["--batch_size", "8", "--model_args", "model_path=x,batch_size=4"],
+                 ["--model_args", "model_path=x"]):
+        with pytest.raises(Built):
+            eval_llada.main(["--tasks", "llada_arith_mc", "--model", "llada_dist"] + argv)
+    assert [int(kwargs["batch_size"]) for kwargs in seen] == [8, 4, 1]
+    assert seen[0]["mc_num"] == 128
+
+
+def test_encode_pair_moves_trailing_whitespace_like_the_release(harness):
+    """The release moves all trailing whitespace (newlines too) into the continuation; only the newlines after
+    a special token (a chat template's assistant header) stay in the prompt."""
+    prompt, answer = harness._encode_pair("Question: 2 + 2?\n", "4")
+    assert (prompt, answer) == harness._encode_pair("Question: 2 + 2?", "\n4")
+    header = harness.apply_chat_template([{"role": "user", "content": "2 + 2?"}])
+    assert header.endswith("\n")
+    prompt, answer = harness._encode_pair(header, "4")
+    assert harness.tokenizer.decode(prompt).endswith("\n") and harness.tokenizer.decode(answer) == "4"
 
 
 TASKS = "llada_arith_mc,llada_shakespeare,llada_arith"

@@ -36,7 +36,7 @@ sys.path.insert(0, ROOT)
 from generate import generate  # noqa: E402
 from modeling_llada import DEFAULT_MODEL, LLaDAConfig, LLaDAModelLM, load_model_and_tokenizer, patch_tokenizer  # noqa: E402,E501
 
-# The published LLaDA-8B config fields (REFERENCE.md section 8) that shape the network.
+# The published LLaDA-8B config fields (its config.json) that shape the network.
 LLADA_8B = dict(d_model=4096, n_heads=32, n_kv_heads=32, n_layers=32, mlp_hidden_size=12288, vocab_size=126464,
                 embedding_size=126464, max_sequence_length=4096, rope_theta=500000.0, rope_full_precision=True,
                 rms_norm_eps=1e-5, layer_norm_with_affine=True, weight_tying=False, mask_token_id=126336,

@@ -1,4 +1,4 @@
-"""generate() against a straightforward re-statement of the reference algorithm (REFERENCE.md section 2)."""
+"""generate() against a straightforward re-statement of the reference algorithm (the original release's generate.py, as the paper describes it)."""
 import pytest
 import torch
 import torch.nn.functional as F

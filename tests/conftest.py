@@ -32,6 +32,31 @@ def tiny_model():
     return model
 
 
+def make_varied_model(seed=0, **overrides):
+    """A random tiny LLaDA whose answers vary from position to position, for tests that claim token identity.
+
+    The plain random model (even with the x8 weights of `tiny_model`) mostly repeats one or two tokens over a whole
+    answer, so comparing two samplers on it catches little. Here the attention is sharp (q and k x3 on top of the
+    x8) and RoPE turns fast (theta 100), so each position attends to different neighbours: greedy answers of 32
+    tokens hold 9-14 distinct tokens per row. The lm head's mask-token row is zeroed, so the mask token (logit 0)
+    is practically never the prediction, as in a trained model, and every answer ends fully decoded."""
+    torch.manual_seed(seed)
+    model = LLaDAModelLM(tiny_config(**dict(dict(rope_theta=100.0), **overrides))).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if parameter.dim() == 2:
+                parameter.mul_(8)
+            if "q_proj" in name or "k_proj" in name:
+                parameter.mul_(3)
+        model.model.transformer.ff_out.weight[MASK_ID] = 0
+    return model
+
+
+@pytest.fixture
+def varied_model():
+    return make_varied_model()
+
+
 @pytest.fixture(scope="module")
 def tokenizer():
     """The project's tokenizer (data/tokenizer), for tests of the programs."""

@@ -308,6 +308,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--adapter", default=None,
+                        help="a LoRA adapter directory (train.py --lora_r), merged into --model (default: its base)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
@@ -323,7 +325,8 @@ def main(argv=None):
     import gradio as gr
 
     from modeling_llada import load_for_script
-    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype,
+                                       adapter=args.adapter)
     blocks = build_demo(Demo(model, tokenizer))
     blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],

@@ -180,6 +180,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"),
                         help="default: bfloat16 on a GPU, float32 on the CPU")
+    parser.add_argument("--adapter", default=None,
+                        help="a LoRA adapter directory (train.py --lora_r), merged into --model (default: its base)")
     parser.add_argument("--gen_length", type=int, default=128, help="answer length in tokens (default 128)")
     parser.add_argument("--steps", type=int, default=128, help="sampling steps (default 128)")
     parser.add_argument("--block_length", type=int, default=32, help="semi-autoregressive block (default 32)")
@@ -217,7 +219,8 @@ def main(argv=None):
     parser, args = parse_args(argv)
     stream = args.stream and sys.stdout.isatty()
     from modeling_llada import load_for_script  # heavy imports after the argument checks
-    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype,
+                                       adapter=args.adapter)
     if args.seed is not None:
         torch.manual_seed(args.seed)
     mask_id, eos_id, eot_id = special_ids(model, tokenizer)
@@ -233,7 +236,9 @@ def main(argv=None):
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:
         pass
-    print(f"LLaDA chat ({args.model or 'bundled tiny model'}): gen_length {args.gen_length}, steps {args.steps}, "
+    name = args.model or ("the adapter's base" if args.adapter else "bundled tiny model")
+    name += f" + adapter {args.adapter}" if args.adapter else ""
+    print(f"LLaDA chat ({name}): gen_length {args.gen_length}, steps {args.steps}, "
           f"block_length {args.block_length}. /reset starts over, /quit or Ctrl-D leaves.")
     writer = InPlaceWriter(sys.stdout)
     try:

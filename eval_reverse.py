@@ -211,6 +211,8 @@ def answer_questions(model, tokenizer, questions, gen_length, steps, block_lengt
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Reversal curse: complete couplets forwards (ftb) or backwards (btf).")
     parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
+    parser.add_argument("--adapter", default=None,
+                        help="a LoRA adapter directory (train.py --lora_r), merged into --model (default: its base)")
     parser.add_argument("--data", default=DEFAULT_DATA, help="couplets: JSON list / JSON lines of {first, second}")
     parser.add_argument("--type", choices=("ftb", "btf"), default="ftb",
                         help="ftb: first line given, predict the next; btf: second given, predict the previous")
@@ -252,7 +254,7 @@ def main(argv=None):
     block_length = args.block_length or gen_length
 
     from modeling_llada import load_for_script
-    model, tokenizer = load_for_script(parser, args.model, device=args.device)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
     try:
         answers = answer_questions(model, tokenizer, [i["question"] for i in items], gen_length, steps,
                                    block_length, cfg=args.cfg, eos_inf=args.eos_inf, batch_size=args.batch_size,

@@ -339,6 +339,8 @@ def main():
     parser.add_argument("--raw", action="store_true", help="continue the prompts as plain text, no chat template")
     parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
+    parser.add_argument("--adapter", default=None,
+                        help="a LoRA adapter directory (train.py --lora_r), merged into --model (default: its base)")
     parser.add_argument("--gen_length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--block_length", type=int, default=32)
@@ -352,7 +354,7 @@ def main():
     args = parser.parse_args()
 
     from modeling_llada import load_for_script  # the script needs the project; generate() does not
-    model, tokenizer = load_for_script(parser, args.model, device=args.device)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
     questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
         "How many kilometers can she run in 8 hours?",

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
                           PreTrainedModel)
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 try:  # a package (trust_remote_code copies both files next to each other)
@@ -60,8 +61,11 @@ def apply_rotary(x, cos, sin):
     return x * cos + rotated * sin
 
 
-class LLaDABlock(nn.Module):
-    """Pre-norm block: h = x + attn_out(attn(attn_norm(x))); out = h + ff_out(silu(ff_proj(n)) * up_proj(n))."""
+class LLaDABlock(GradientCheckpointingLayer):
+    """Pre-norm block: h = x + attn_out(attn(attn_norm(x))); out = h + ff_out(silu(ff_proj(n)) * up_proj(n)).
+
+    A GradientCheckpointingLayer: after model.gradient_checkpointing_enable(), a training forward keeps only the
+    block's inputs and recomputes the rest in the backward pass (the KV cache is for sampling, without gradients)."""
 
     def __init__(self, config: LLaDAConfig):
         super().__init__()
@@ -197,7 +201,7 @@ class LLaDAModel(nn.Module):
         cos, sin = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_theta, torch.float32)
         attn_mask = self.attention_bias(attention_mask, position_ids, key_length, input_ids.device)
         for i, block in enumerate(self.transformer.blocks):
-            x = block(x, cos, sin, attn_mask, cache, i, start)
+            x = block(x, cos, sin, attn_mask, cache=cache, layer_idx=i, cache_start=start)
         x = keep_positions(x, logits_to_keep)
         x = self.transformer.ln_f(x)
         if self.config.weight_tying:
@@ -225,7 +229,7 @@ class LLaDAModelLM(PreTrainedModel):
     config_class = LLaDAConfig
     base_model_prefix = "model"
     _no_split_modules = ["LLaDABlock"]
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _supports_sdpa = True
 
     def __init__(self, config: LLaDAConfig):
@@ -297,33 +301,58 @@ def patch_tokenizer(tokenizer, config):
     return tokenizer
 
 
-def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None):
+def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, adapter=None):
     """Load a LLaDA checkpoint (hub id or local path; default: the bundled tiny model) for inference.
 
-    device: 'cuda', 'mps' or 'cpu' (default: the first available). dtype: torch dtype or its name
-    (default: bfloat16 on a GPU, float32 on the CPU). Returns (model in eval mode, tokenizer).
+    device: 'cuda', 'mps' or 'cpu' (default: the first available). dtype: torch dtype or its name, or 'auto'
+    for the checkpoint's own (default: bfloat16 on a GPU, float32 on the CPU). adapter: a PEFT (LoRA) adapter
+    directory, e.g. a train.py --lora_r run's final/; its weights are merged into the base model, so the result
+    is a plain LLaDAModelLM (same outputs, no per-call cost), and the tokenizer saved with the adapter is used.
+    With an adapter and no model_name_or_path, the base is the one recorded in the adapter's config.
+    Returns (model in eval mode, tokenizer).
     """
+    if adapter is not None and model_name_or_path is None:
+        from peft import PeftConfig
+        model_name_or_path = PeftConfig.from_pretrained(adapter).base_model_name_or_path
+        if not model_name_or_path:
+            raise ValueError(f"the adapter {adapter} does not name its base model; pass the base model too")
     path = model_name_or_path or DEFAULT_MODEL
     if path == DEFAULT_MODEL and not os.path.isdir(path):
         raise FileNotFoundError(f"the bundled model is missing at {path}; pass --model with a LLaDA checkpoint")
     device = device or default_device()
-    if isinstance(dtype, str):
+    if isinstance(dtype, str) and dtype != "auto":
         if dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be float32, bfloat16 or float16 (got {dtype!r})")
+            raise ValueError(f"dtype must be float32, bfloat16, float16 or auto (got {dtype!r})")
         dtype = getattr(torch, dtype)
     dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
-    model = AutoModel.from_pretrained(path, dtype=dtype).to(device).eval()
-    tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(path), model.config)
+    model = AutoModel.from_pretrained(path, dtype=dtype)
+    if adapter is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model = model.to(device).eval()
+    saved_with_adapter = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
+    tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(adapter if saved_with_adapter else path), model.config)
     return model, tokenizer
 
 
-def load_for_script(parser, model_name_or_path=None, device=None, dtype=None):
-    """load_model_and_tokenizer for a command-line script: transformers' loading chatter silenced, and a
-    missing model or a bad device/dtype reported as the script's one-line usage error."""
+def load_for_script(parser, model_name_or_path=None, device=None, dtype=None, adapter=None):
+    """load_model_and_tokenizer for a command-line script: the loading chatter of transformers, PEFT and
+    bitsandbytes (which PEFT imports) silenced, and a missing model or adapter or a bad device/dtype reported as
+    the script's one-line usage error."""
+    import logging
+    import warnings
+
     from transformers.utils import logging as transformers_logging
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
-        return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype, adapter=adapter)
     except (OSError, ValueError, RuntimeError) as error:
-        parser.error(f"cannot load the model {model_name_or_path or DEFAULT_MODEL!r}: {error}")
+        if adapter:
+            what = f"the adapter {adapter!r}" + (f" on {model_name_or_path!r}" if model_name_or_path else "")
+        else:
+            what = f"the model {model_name_or_path or DEFAULT_MODEL!r}"
+        parser.error(f"cannot load {what}: {error}")

@@ -16,12 +16,19 @@ Objectives (paper section 2, REFERENCE.md section 4):
   short answers are not padded to the batch's longest; --pad_to_multiple_of keeps an EOS run after each.
   Off by default: grouped widths leak answer lengths (GUIDELINES.md).
 
+- multi-turn SFT (paper App. B.1): a dialogue with n assistant turns is n (prompt, answer) pairs, the prompt
+  being every earlier message; each time the dialogue is drawn one pair is sampled (--multiturn sample), or
+  every pair is its own example (expand), or only the last is trained (last).
+- memory: --gradient_checkpointing recomputes activations per block; --lora_r trains a PEFT LoRA adapter of
+  the blocks' linear layers instead of every weight, --qlora with the frozen weights in 4-bit NF4.
+
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
-{"messages": [{"role", "content"}, ...]} for SFT (rendered with the tokenizer's chat template; the last
-assistant message is the answer). Runs on one device or many through accelerate
-(`accelerate launch train.py ...`); checkpoints are save_pretrained directories written atomically, and
---resume continues from the newest one with the same optimizer, scheduler, data position and RNG state.
-See GUIDELINES.md for recipes.
+{"messages": [{"role", "content"}, ...]} for SFT (system/user/assistant turns, rendered with the tokenizer's
+chat template). Runs on one device or many through accelerate (`accelerate launch train.py ...`; the noise and
+the padding of a global batch do not depend on the number of processes); checkpoints are save_pretrained
+directories (LoRA runs: the adapter) written atomically, and --resume continues from the newest one with the
+same optimizer, scheduler, data position and RNG state. `python train.py merge --adapter RUN/final --out DIR`
+merges a LoRA adapter into its base. See GUIDELINES.md for recipes.
 """
 
 import argparse
@@ -29,6 +36,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -36,13 +44,15 @@ import time
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_llada import LLaDAConfig, LLaDAModelLM, patch_tokenizer
+from modeling_llada import LLaDAConfig, LLaDAModelLM, load_for_script, patch_tokenizer
 
 EPS = 1e-3
+LORA_LAYERS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")  # a block's linear layers
+HEAD = "transformer.ff_out"  # the output head (absent with weight tying)
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -53,7 +63,7 @@ class BadDataError(ValueError):
 
 def read_jsonl(path, stage, tokenizer, seq_len, on_bad_data):
     """Yield tokenised examples from a jsonl file, reporting bad lines with file and line number.
-    pretrain: lists of ids (BOS text EOS); sft: (prompt ids, answer ids) pairs."""
+    pretrain: lists of ids (BOS text EOS); sft: dialogues, lists of (prompt ids, answer ids) pairs."""
     bad = 0
     with open(path, encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -61,7 +71,7 @@ def read_jsonl(path, stage, tokenizer, seq_len, on_bad_data):
                 continue
             try:
                 record = json.loads(line)
-                example = (pretrain_example if stage == "pretrain" else sft_example)(record, tokenizer, seq_len)
+                example = (pretrain_example if stage == "pretrain" else sft_dialogue)(record, tokenizer, seq_len)
             except (json.JSONDecodeError, BadDataError) as error:
                 message = f"{path}:{line_number}: {error}"
                 if on_bad_data == "error":
@@ -81,7 +91,10 @@ def pretrain_example(record, tokenizer, seq_len):
     return [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
-def sft_example(record, tokenizer, seq_len):
+def sft_dialogue(record, tokenizer, seq_len):
+    """A conversation as (prompt ids, answer ids) pairs, one per assistant turn (paper App. B.1). The prompt is the
+    chat template's rendering of every earlier message plus the assistant header (add_generation_prompt=True, the
+    prompt chat.py samples from); the answer is the turn's content closed as the template closes it (<|eot_id|>)."""
     messages = record.get("messages") if isinstance(record, dict) else None
     if not isinstance(messages, list) or not messages:
         raise BadDataError('missing "messages" list')
@@ -91,21 +104,28 @@ def sft_example(record, tokenizer, seq_len):
             raise BadDataError('every message needs string "role" and "content"')
     if messages[-1]["role"] != "assistant":
         raise BadDataError("the last message must be the assistant's answer")
-    if not messages[-1]["content"].strip():
-        raise BadDataError("empty answer")
-    prompt = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=False)
-    full = tokenizer.apply_chat_template(messages, tokenize=False)
-    if not full.startswith(prompt):
-        raise BadDataError("the chat template does not render the answer after the prompt")
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
-    if len(prompt_ids) + len(answer_ids) > seq_len:
-        raise BadDataError(f"{len(prompt_ids) + len(answer_ids)} tokens, longer than --seq_len {seq_len}")
-    return prompt_ids, answer_ids
+    pairs = []
+    for turn, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        if not message["content"].strip():
+            raise BadDataError(f"empty answer (message {turn + 1})")
+        prompt = tokenizer.apply_chat_template(messages[:turn], add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(messages[:turn + 1], tokenize=False)
+        if not full.startswith(prompt):
+            raise BadDataError("the chat template does not render the answer after the prompt")
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+        if len(prompt_ids) + len(answer_ids) > seq_len:
+            raise BadDataError(f"{len(prompt_ids) + len(answer_ids)} tokens up to message {turn + 1}, longer than "
+                               f"--seq_len {seq_len}")
+        pairs.append((prompt_ids, answer_ids))
+    return pairs
 
 
 def load_dataset(path, stage, tokenizer, seq_len, on_bad_data):
-    """Pretraining: one LongTensor (n_chunks, seq_len) of packed documents. SFT: a list of (prompt, answer)."""
+    """Pretraining: one LongTensor (n_chunks, seq_len) of packed documents. SFT: a list of dialogues, each a list
+    of (prompt, answer) pairs."""
     examples = read_jsonl(path, stage, tokenizer, seq_len, on_bad_data)
     if stage == "sft":
         return list(examples)
@@ -116,10 +136,22 @@ def load_dataset(path, stage, tokenizer, seq_len, on_bad_data):
     return torch.tensor(stream[:n_chunks * seq_len]).view(n_chunks, seq_len)
 
 
-def collate_sft(pairs, pad_id, multiple_of=1, max_width=None):
-    """Right-pad prompt + answer with EOS to the batch length (rounded up to `multiple_of`, at most `max_width`
-    unless an example is longer); the padding counts as answer."""
-    longest = max(len(p) + len(a) for p, a in pairs)
+def select_turns(dialogues, multiturn):
+    """The SFT examples for --multiturn: `sample` keeps each dialogue whole (one of its pairs is drawn each time it
+    is batched, as in the paper), `expand` makes every pair its own example, `last` keeps only the last pair (the
+    rule before multi-turn SFT, which the bundled models were trained with)."""
+    if multiturn == "expand":
+        return [[pair] for dialogue in dialogues for pair in dialogue]
+    if multiturn == "last":
+        return [dialogue[-1:] for dialogue in dialogues]
+    return dialogues
+
+
+def collate_sft(pairs, pad_id, multiple_of=1, max_width=None, longest=None):
+    """Right-pad prompt + answer with EOS to the longest example (`longest`: of the global batch, so the width does
+    not depend on the number of processes; default: of `pairs`), rounded up to `multiple_of` and at most `max_width`
+    unless an example is longer; the padding counts as answer."""
+    longest = longest or max(len(p) + len(a) for p, a in pairs)
     width = -(-longest // multiple_of) * multiple_of
     if max_width:
         width = max(longest, min(width, max_width))
@@ -158,13 +190,18 @@ def group_by_length(order, lengths, global_batch, generator, window_batches=64):
 
 # ----------------------------------------------------------------------------------------------- losses
 
-def diffusion_loss(model, input_ids, prompt_lengths, mask_id, generator=None):
-    """The masked diffusion loss. prompt_lengths is None for pretraining."""
+def diffusion_loss(model, input_ids, prompt_lengths, mask_id, generator=None, shard=(0, 1)):
+    """The masked diffusion loss. prompt_lengths is None for pretraining. shard=(index, count): these rows are the
+    index-th of count equal slices of a global batch (one per process); the noise is drawn for the whole global
+    batch and sliced, so every process draws the same numbers and a global batch gets the same masks, and the
+    same loss, on any number of processes."""
     b, length = input_ids.shape
     device = input_ids.device
-    t = torch.rand(b, device=device, generator=generator)
+    index, count = shard
+    rows = slice(index * b, (index + 1) * b)
+    t = torch.rand(b * count, device=device, generator=generator)[rows]
     p_mask = ((1 - EPS) * t + EPS)[:, None].expand(b, length)
-    masked = torch.rand(b, length, device=device, generator=generator) < p_mask
+    masked = torch.rand(b * count, length, device=device, generator=generator)[rows] < p_mask
     if prompt_lengths is not None:
         is_answer = torch.arange(length, device=device)[None, :] >= prompt_lengths[:, None]
         masked &= is_answer
@@ -194,11 +231,11 @@ def lr_factor(step, warmup_steps, max_steps, min_ratio):
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def compute_loss(args, model, batch, mask_id, generator=None):
+def compute_loss(args, model, batch, mask_id, generator=None, shard=(0, 1)):
     input_ids, prompt_lengths = batch
     if args.objective == "ar":
         return autoregressive_loss(model, input_ids, prompt_lengths)
-    return diffusion_loss(model, input_ids, prompt_lengths, mask_id, generator)
+    return diffusion_loss(model, input_ids, prompt_lengths, mask_id, generator, shard)
 
 
 # ----------------------------------------------------------------------------------------------- checkpoints
@@ -208,9 +245,10 @@ def checkpoint_dirs(out_dir):
     return [os.path.join(out_dir, n) for n in names]
 
 
-def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep):
-    """Write step-NNNNNNN/ {model: save_pretrained + tokenizer, state: optimizer, scheduler, RNG} under a
-    temporary name and rename it into place, so a kill at any moment leaves only complete checkpoints."""
+def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep, tokens=0):
+    """Write step-NNNNNNN/ {model: save_pretrained + tokenizer (a LoRA run's: the adapter), state: optimizer,
+    scheduler, RNG, trainer_state.json: step and tokens seen} under a temporary name and rename it into place, so
+    a kill at any moment leaves only complete checkpoints."""
     final = os.path.join(out_dir, f"step-{step:07d}")
     tmp = os.path.join(out_dir, f"tmp-step-{step:07d}")
     if accelerator.is_main_process:
@@ -222,7 +260,7 @@ def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep):
         accelerator.unwrap_model(model).save_pretrained(os.path.join(tmp, "model"), state_dict=state_dict)
         tokenizer.save_pretrained(os.path.join(tmp, "model"))
         with open(os.path.join(tmp, "trainer_state.json"), "w") as handle:
-            json.dump({"step": step}, handle)
+            json.dump({"step": step, "tokens": tokens}, handle)
         if os.path.exists(final):  # the same step saved again (a resumed run that had not moved on)
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -243,6 +281,31 @@ def export_final(accelerator, model, tokenizer, out_dir):
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
     accelerator.wait_for_everyone()
+
+
+def keep_trainable_tensors(models, weights, output_dir):
+    """accelerate save_state hook for LoRA runs: drop the frozen base weights from the saved model state, keeping
+    the adapter's; resuming loads --init again and then this state (load_state(strict=False))."""
+    for model, state in zip(models, weights):
+        trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+        for name in [name for name in state if name not in trainable]:
+            del state[name]
+
+
+def merge(argv):
+    """python train.py merge --adapter RUN/final --out DIR: merge a LoRA adapter into its base model and save the
+    result, with the adapter's tokenizer, as a full checkpoint every script loads as --model DIR."""
+    parser = argparse.ArgumentParser(prog="train.py merge", description=merge.__doc__.split(": ", 1)[1])
+    parser.add_argument("--adapter", required=True, help="adapter directory (a --lora_r run's final/ or step-N/model/)")
+    parser.add_argument("--out", required=True, help="directory for the merged checkpoint")
+    parser.add_argument("--model", default=None, help="base model (default: the one the adapter was trained on)")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default="auto",
+                        help="weights' dtype (default: the base checkpoint's)")
+    args = parser.parse_args(argv)
+    model, tokenizer = load_for_script(parser, args.model, device="cpu", dtype=args.dtype, adapter=args.adapter)
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+    print(f"merged {args.adapter} into {args.out}")
 
 
 # ----------------------------------------------------------------------------------------------- logging
@@ -300,7 +363,8 @@ def plot_log(csv_path, png_path):
 # ----------------------------------------------------------------------------------------------- main
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="python train.py merge --help: merge a LoRA adapter into its base model")
     parser.add_argument("--stage", choices=["pretrain", "sft"], required=True)
     parser.add_argument("--objective", choices=["diffusion", "ar"], default="diffusion")
     parser.add_argument("--data", required=True, help="training jsonl")
@@ -343,13 +407,28 @@ def parse_args(argv=None):
     parser.add_argument("--pad_to_multiple_of", type=int, default=1,
                         help="SFT: pad each batch to a multiple of this, so grouped batches still end in EOS "
                              "runs of varied length and the model keeps learning to stop")
+    parser.add_argument("--multiturn", choices=["sample", "expand", "last"], default="sample",
+                        help="SFT on dialogues with several assistant turns: sample one turn each time a dialogue is "
+                             "drawn (paper App. B.1), expand every turn into its own example, or train the last "
+                             "turn only (how the bundled models were trained); single-turn data is the same in all")
+    parser.add_argument("--gradient_checkpointing", action="store_true",
+                        help="recompute each block's activations in the backward pass: less memory, slower steps")
+    parser.add_argument("--lora_r", type=int, default=0, help="train a LoRA adapter of this rank on the --init model "
+                                                              "(PEFT) instead of every weight; 0 = full fine-tuning")
+    parser.add_argument("--lora_alpha", type=float, default=None, help="LoRA scale numerator (default: 2 x rank)")
+    parser.add_argument("--lora_dropout", type=float, default=0.05)
+    parser.add_argument("--lora_targets", default=",".join(LORA_LAYERS),
+                        help="comma list of the blocks' linear layers to adapt, in every block; add "
+                             f"{HEAD} for the output head (a bare ff_out means the blocks' FFN output)")
+    parser.add_argument("--qlora", action="store_true",
+                        help="with --lora_r: hold the frozen --init weights in 4-bit NF4 (bitsandbytes)")
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.init is None and args.tokenizer is None:
         parser.error("from scratch, --tokenizer is required (e.g. data/tokenizer)")
-    if args.resume and args.init is not None and checkpoint_dirs(args.out):
+    if args.resume and args.init is not None and not args.lora_r and checkpoint_dirs(args.out):
         print("--resume: continuing from the run's checkpoint; --init is ignored", file=sys.stderr)
     if args.stage != "sft":
         for name in ("replay_data", "group_by_length"):
@@ -359,29 +438,83 @@ def parse_args(argv=None):
                  "replay_every", "replay_batch_size", "pad_to_multiple_of"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive")
+    if args.lora_r < 0:
+        parser.error("--lora_r must be positive (or 0 for full fine-tuning)")
+    if args.lora_r and args.init is None:
+        parser.error("--lora_r adapts a trained model: pass --init")
+    if args.qlora and not args.lora_r:
+        parser.error("--qlora trains a LoRA adapter: pass --lora_r too")
+    if not 0 <= args.lora_dropout < 1:
+        parser.error("--lora_dropout must be in [0, 1)")
+    args.lora_targets = [name.strip() for name in args.lora_targets.split(",") if name.strip()]
+    unknown = [name for name in args.lora_targets if name not in LORA_LAYERS + (HEAD,)]
+    if unknown or not args.lora_targets:
+        parser.error(f"--lora_targets: unknown layer {', '.join(unknown) or '(none)'}; choose from "
+                     f"{', '.join(LORA_LAYERS + (HEAD,))}")
     return args
 
 
-def build_model(args, tokenizer):
+def build_model(args, tokenizer, device):
+    """The model to train: a new one, or --init's; with --gradient_checkpointing, --lora_r and --qlora applied."""
     if args.init:
-        model = AutoModel.from_pretrained(args.init)
+        quantization = {}
+        if args.qlora:
+            from transformers import BitsAndBytesConfig
+            quantization = dict(device_map={"": device}, quantization_config=BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16))
+        model = AutoModel.from_pretrained(args.init, **quantization)
         model.config.causal = args.objective == "ar"
-        return model
-    config = LLaDAConfig(
-        d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, n_kv_heads=args.n_kv_heads,
-        mlp_hidden_size=args.mlp_hidden_size or 32 * math.ceil(8 * args.d_model / 3 / 32),
-        vocab_size=len(tokenizer), max_sequence_length=args.seq_len, rope_theta=10000.0,
-        mask_token_id=tokenizer.mask_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, causal=args.objective == "ar")
-    return LLaDAModelLM(config)
+    else:
+        config = LLaDAConfig(
+            d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads, n_kv_heads=args.n_kv_heads,
+            mlp_hidden_size=args.mlp_hidden_size or 32 * math.ceil(8 * args.d_model / 3 / 32),
+            vocab_size=len(tokenizer), max_sequence_length=args.seq_len, rope_theta=10000.0,
+            mask_token_id=tokenizer.mask_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, causal=args.objective == "ar")
+        model = LLaDAModelLM(config)
+    if args.qlora:  # PEFT's preparation: base frozen, its unquantized half-precision weights in float32
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif args.gradient_checkpointing:
+        # transformers 5.2x renamed gradient_checkpointing_enable (the old name still works, with a warning)
+        getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
+    if args.lora_r:
+        from peft import LoraConfig, get_peft_model
+        # the adapter's config records its base (PEFT reads name_or_path); a local one as an absolute path, so
+        # scripts find it from any directory
+        model.name_or_path = os.path.abspath(args.init) if os.path.isdir(args.init) else args.init
+        model = get_peft_model(model, LoraConfig(
+            r=args.lora_r, lora_alpha=args.lora_alpha or 2 * args.lora_r, lora_dropout=args.lora_dropout,
+            target_modules=lora_target_modules(args.lora_targets)))
+    return model
 
 
-def make_batch(dataset, indices, stage, args, pad_id, device, generator):
+def lora_target_modules(targets):
+    """PEFT's target_modules as one regular expression over module names. A plain name list would not do: PEFT
+    matches names by suffix, so "ff_out" would also take the output head model.transformer.ff_out."""
+    layers = [name for name in targets if name != HEAD]
+    patterns = [rf"model\.transformer\.blocks\.\d+\.({'|'.join(layers)})"] if layers else []
+    if HEAD in targets:
+        patterns.append(rf"model\.{re.escape(HEAD)}")
+    return "|".join(patterns)
+
+
+def make_batch(source, indices, stage, args, pad_id, device, generator, turns=None, shard=(0, 1)):
+    """This process's rows of a global micro-batch. indices: the global micro-batch's examples (processes x
+    batch_size); shard=(process index, processes). SFT: turns are uniform draws in [0, 1) choosing each
+    dialogue's pair (default: its first); every process pads to the global micro-batch's longest example, so a
+    batch does not depend on the number of processes."""
+    index, count = shard
+    rows = slice(index * len(indices) // count, (index + 1) * len(indices) // count)
     if stage == "sft":
-        input_ids, prompt_lengths = collate_sft([dataset[i] for i in indices.tolist()], pad_id,
-                                                args.pad_to_multiple_of, args.seq_len)
+        draws = turns.tolist() if turns is not None else [0.0] * len(indices)
+        pairs = [source[i][int(u * len(source[i]))] for i, u in zip(indices.tolist(), draws)]
+        longest = max(len(p) + len(a) for p, a in pairs)
+        input_ids, prompt_lengths = collate_sft(pairs[rows], pad_id, args.pad_to_multiple_of, args.seq_len, longest)
         return input_ids.to(device), prompt_lengths.to(device)
-    input_ids = dataset[indices]
+    input_ids = source[indices[rows]]
     if args.objective == "diffusion" and torch.rand((), generator=generator) < 0.01:
         input_ids = input_ids[:, :int(torch.randint(1, args.seq_len + 1, (), generator=generator))]
     return input_ids.to(device), None
@@ -403,14 +536,20 @@ def evaluate(args, model, eval_set, mask_id, pad_id, device):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    if argv[:1] == ["merge"]:
+        return merge(argv[1:])
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    accelerator = Accelerator(mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum)
+    # train.py cuts the global batches itself; split_batches=True tells accelerate so, and makes the prepared
+    # scheduler step once per optimizer step (by default it steps once per process, for per-process dataloaders)
+    accelerator = Accelerator(mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True))
     set_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.init)
-    model = build_model(args, tokenizer)
+    model = build_model(args, tokenizer, accelerator.device)
     tokenizer = patch_tokenizer(tokenizer, model.config)
     mask_id, pad_id = model.config.mask_token_id, tokenizer.eos_token_id
 
@@ -421,6 +560,9 @@ def main(argv=None):
         else:  # hold out the last 1% (at least one batch) for the eval loss
             held_out = max(args.batch_size, len(dataset) // 100)
             dataset, eval_set = dataset[:-held_out], dataset[-held_out:]
+        if args.stage == "sft":  # the eval loss scores every turn of the held-out dialogues (or only the last)
+            dataset = select_turns(dataset, args.multiturn)
+            eval_set = select_turns(eval_set, "last" if args.multiturn == "last" else "expand")
         replay_set = load_dataset(args.replay_data, "pretrain", tokenizer, args.seq_len, args.on_bad_data) \
             if args.replay_data else None
     except (BadDataError, OSError) as error:
@@ -429,22 +571,26 @@ def main(argv=None):
         raise SystemExit(f"error: {args.data} has {len(dataset)} training examples, fewer than one global batch "
                          f"({args.batch_size} x {accelerator.num_processes} processes); lower --batch_size")
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, args.warmup_steps, args.max_steps, args.min_lr_ratio))
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
+    if args.lora_r:  # the frozen base is --init's: a checkpoint's state holds only the trainable (adapter) tensors
+        accelerator.register_save_state_pre_hook(keep_trainable_tensors)
 
-    start_step = 0
+    start_step, tokens_seen = 0, 0
     checkpoints = checkpoint_dirs(args.out)
     log_path = os.path.join(args.out, "log.csv")
     if args.resume and checkpoints:
-        accelerator.load_state(os.path.join(checkpoints[-1], "state"))
+        accelerator.load_state(os.path.join(checkpoints[-1], "state"), **({"strict": False} if args.lora_r else {}))
         with open(os.path.join(checkpoints[-1], "trainer_state.json")) as handle:
-            start_step = json.load(handle)["step"]
+            trainer_state = json.load(handle)
+        start_step, tokens_seen = trainer_state["step"], trainer_state.get("tokens", 0)
         accelerator.print(f"resumed from {checkpoints[-1]} at step {start_step}")
         if accelerator.is_main_process:
             append_log(log_path, None, resume_step=start_step)
@@ -456,10 +602,13 @@ def main(argv=None):
     with open(os.path.join(args.out, "args.json"), "w") as handle:
         json.dump(vars(args), handle, indent=1)
     global_batch = args.batch_size * accelerator.num_processes * args.grad_accum
-    example_lengths = torch.tensor([len(p) + len(a) for p, a in dataset]) if args.group_by_length else None
+    # a dialogue's longest pair is its last (the prompt holds every earlier turn)
+    example_lengths = torch.tensor([len(p) + len(a) for p, a in (d[-1] for d in dataset)]) \
+        if args.group_by_length else None
+    shard = (accelerator.process_index, accelerator.num_processes)
     replay_global_batch = args.replay_batch_size * accelerator.num_processes * args.grad_accum
     data_generator = torch.Generator()
-    tokens_seen, started = 0, time.time()
+    started = time.time()
     latest_loss = {}  # by kind of step: args.stage or "replay"
     progress = tqdm(range(start_step, args.max_steps), initial=start_step, total=args.max_steps,
                     disable=not accelerator.is_main_process, desc=f"{args.stage} ({args.objective})")
@@ -472,20 +621,22 @@ def main(argv=None):
             source, stage, batch_size = dataset, args.stage, args.batch_size
             indices = batch_indices(len(dataset), global_batch, step, args.seed, example_lengths)
         data_generator.manual_seed(args.seed * 7919 + step)
-        micro_batches = indices.view(args.grad_accum, accelerator.num_processes, batch_size)
+        micro_batches = indices.view(args.grad_accum, accelerator.num_processes * batch_size)
+        # which turn each dialogue contributes: a function of the step, the same on every process
+        turns = torch.rand(micro_batches.shape, generator=data_generator) if stage == "sft" else [None] * args.grad_accum
         total_loss = 0.0
-        for micro in micro_batches:
-            batch = make_batch(source, micro[accelerator.process_index], stage, args, pad_id, accelerator.device,
-                               data_generator)
+        for micro, micro_turns in zip(micro_batches, turns):
+            batch = make_batch(source, micro, stage, args, pad_id, accelerator.device, data_generator, micro_turns,
+                               shard)
             with accelerator.accumulate(model):
-                loss = compute_loss(args, model, batch, mask_id)
+                loss = compute_loss(args, model, batch, mask_id, shard=shard)
                 accelerator.backward(loss * args.replay_weight if replay else loss)
                 if accelerator.sync_gradients and args.grad_clip:
                     accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            total_loss += loss.item() / args.grad_accum
+            total_loss += accelerator.reduce(loss.detach(), reduction="mean").item() / args.grad_accum
             tokens_seen += batch[0].numel() * accelerator.num_processes
         done = step + 1
         latest_loss["replay" if replay else args.stage] = total_loss
@@ -503,7 +654,7 @@ def main(argv=None):
             if eval_loss is not None:
                 plot_log(log_path, os.path.join(args.out, "loss.png"))
         if done % args.save_every == 0 or done == args.max_steps:
-            save_checkpoint(accelerator, model, tokenizer, args.out, done, args.keep_checkpoints)
+            save_checkpoint(accelerator, model, tokenizer, args.out, done, args.keep_checkpoints, tokens_seen)
     export_final(accelerator, model, tokenizer, args.out)
     accelerator.print(f"done: {os.path.join(args.out, 'final')}")
 

@@ -1,0 +1,64 @@
+"""Several processes through accelerate: the configs in accelerate_configs/ and a DDP run on 2 CPU processes
+(gloo) that must match a single process given the same global batch."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from accelerate.commands.config.config_args import ClusterConfig
+from safetensors.torch import load_file
+
+from conftest import ROOT
+
+CONFIGS = os.path.join(ROOT, "accelerate_configs")
+DIALOGUES = os.path.join(ROOT, "tests", "data", "dialogues.jsonl")
+
+
+def test_accelerate_configs_load_with_the_intended_strategy():
+    configs = {name: ClusterConfig.from_yaml_file(os.path.join(CONFIGS, name)) for name in sorted(os.listdir(CONFIGS))}
+    assert set(configs) == {"ddp.yaml", "fsdp.yaml", "zero2.yaml", "zero3.yaml"}
+    assert configs["ddp.yaml"].distributed_type == "MULTI_GPU"
+    fsdp = configs["fsdp.yaml"].fsdp_config
+    assert configs["fsdp.yaml"].distributed_type == "FSDP" and fsdp["fsdp_version"] == 2
+    assert fsdp["fsdp_reshard_after_forward"] is True and fsdp["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert fsdp["fsdp_transformer_layer_cls_to_wrap"] == "LLaDABlock"
+    assert fsdp["fsdp_state_dict_type"] == "SHARDED_STATE_DICT"
+    for name, stage in (("zero2.yaml", 2), ("zero3.yaml", 3)):
+        assert configs[name].distributed_type == "DEEPSPEED" and configs[name].deepspeed_config["zero_stage"] == stage
+    assert configs["zero3.yaml"].deepspeed_config["zero3_save_16bit_model"] is True
+
+
+def launch(processes, out, common, batch_size):
+    """train.py on `processes` CPU processes through accelerate_configs/ddp.yaml (ACCELERATE_USE_CPU turns its
+    GPU processes into CPU ones on gloo), or plainly for one."""
+    args = [*map(str, common), "--batch_size", str(batch_size), "--out", str(out)]
+    if processes == 1:
+        command = [sys.executable, os.path.join(ROOT, "train.py"), *args]
+    else:
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                   os.path.join(CONFIGS, "ddp.yaml"), "--num_processes", str(processes), "--num_cpu_threads_per_process",
+                   "1", os.path.join(ROOT, "train.py"), *args]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, ACCELERATE_USE_CPU="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, checkpoint, lora):
+    """Multi-turn SFT (turn sampling, EOS padding to the global batch's longest, masking noise drawn for the global
+    batch): 2 processes x 4 rows give the single process's 8-row losses, tokens and weights."""
+    common = ["--stage", "sft", "--data", DIALOGUES, "--eval_data", DIALOGUES, "--init", checkpoint, "--seq_len", "160",
+              "--max_steps", "3", "--save_every", "3", "--eval_every", "3", "--eval_batches", "1", "--log_every", "1",
+              "--lr", "1e-2", "--warmup_steps", "1", "--threads", "1"]
+    if lora:
+        common += ["--lora_r", "4", "--lora_dropout", "0", "--gradient_checkpointing"]
+    single = launch(1, tmp_path / "single", common, batch_size=8)
+    double = launch(2, tmp_path / "double", common, batch_size=4)
+    assert [row[:4] for row in double] == [row[:4] for row in single]  # step, loss (5 decimals), lr, tokens
+    weights = "adapter_model.safetensors" if lora else "model.safetensors"
+    expected = load_file(tmp_path / "single" / "final" / weights)
+    final = load_file(tmp_path / "double" / "final" / weights)
+    for name, tensor in expected.items():  # float sums in another order; AdamW magnifies that on near-zero grads
+        torch.testing.assert_close(final[name], tensor, rtol=1e-4, atol=1e-4, msg=name)

@@ -70,7 +70,7 @@ def select_top_k(confidence, k):
 
 
 def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale,
-                     remasking, mask_id):
+                     remasking, mask_id, eos_ids):
     if prompt.dim() != 2:
         raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
     if gen_length <= 0 or block_length <= 0 or steps <= 0:
@@ -95,7 +95,12 @@ def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_len
                              f"{tuple(prompt.shape)}")
         if (prompt[attention_mask == 0] == mask_id).any():
             raise ValueError("the padding uses the mask token id; pad with another token (EOS, as LLaDA does)")
-    max_length = getattr(getattr(model, "config", None), "max_sequence_length", None)
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "embedding_size", None) or getattr(config, "vocab_size", None)
+    if vocab is not None and any(token >= vocab for token in eos_ids):
+        raise ValueError(f"eos_id / eot_id {sorted(eos_ids)} lie outside the model's {vocab} logits; pass the "
+                         f"tokenizer's ids (the defaults are LLaDA-8B's)")
+    max_length = getattr(config, "max_sequence_length", None)
     if max_length is not None and prompt.shape[1] + gen_length > max_length:
         raise ValueError(f"prompt length {prompt.shape[1]} + gen_length {gen_length} exceeds the model's "
                          f"max_sequence_length {max_length}; shorten the prompt or gen_length")
@@ -209,7 +214,8 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     Returns the canvas (b, prompt_len + gen_length): the prompt followed by the answer.
     """
     num_blocks = _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature,
-                                  cfg_scale, remasking, mask_id)
+                                  cfg_scale, remasking, mask_id,
+                                  {eos_id, eot_id} if logits_eos_inf or confidence_eos_eot_inf else set())
     _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf)
     if block_logits is None:
         block_logits = cache is not None
@@ -360,7 +366,7 @@ def main():
         "How many kilometers can she run in 8 hours?",
         "Joy can read 8 pages of a book in 20 minutes. How many hours will it take her to read 120 pages?",
         "Randy has 60 mango trees on his farm. He also has 5 less than half as many coconut trees as mango "
-        "trees. How many trees does Randy have in all in his farm?",
+        "trees. How many trees does Randy have in all on his farm?",
     ]
     prompts = questions if args.raw else [
         tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)

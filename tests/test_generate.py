@@ -325,6 +325,14 @@ def test_bad_arguments_raise_clear_errors(tiny_model, kwargs, message):
         run(tiny_model, torch.tensor([[1, 2, 3]]), **settings)
 
 
+@pytest.mark.parametrize("flag", ["logits_eos_inf", "confidence_eos_eot_inf"])
+def test_eos_ids_outside_the_vocabulary_are_rejected(tiny_model, flag):
+    """The default ids are LLaDA-8B's: on another vocabulary the EOS options need the tokenizer's ids."""
+    with pytest.raises(ValueError, match="outside the model's 64 logits"):
+        generate(tiny_model, torch.tensor([[1, 2, 3]]), steps=8, gen_length=8, block_length=8, mask_id=MASK_ID,
+                 **{flag: True})
+
+
 def test_padding_with_mask_id_is_rejected(tiny_model):
     with pytest.raises(ValueError, match="padding uses the mask token"):
         run(tiny_model, torch.tensor([[MASK_ID, 2, 3]]), attention_mask=torch.tensor([[0, 1, 1]]),

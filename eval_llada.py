@@ -16,7 +16,8 @@ model_args (the reference's names and defaults, plus a few of this project's):
   forward_batch (rows per model call when packing likelihood requests; default batch_size),
   pad_to_multiple_of 16 (length buckets, see below), truncation False (left-truncate over-long prompts
   for generation instead of raising),
-  honor_max_gen_toks False, cut_at_eos False (opt-ins that change what generation returns, see below).
+  honor_max_gen_toks False, cut_at_eos False (opt-ins that change what generation returns, see below),
+  peft (a LoRA adapter directory, merged into the model; lm-eval's own name for it).
 
 batch_size is the reference's: the Monte Carlo batch of a likelihood request (mc_num / batch_size rounds, the
 mask counts stratified within each batch, so it changes the estimator), and, for generation, how many prompts
@@ -121,7 +122,7 @@ class LLaDAEvalHarness(LM):
                  is_check_greedy=True, cfg=0., steps=1024, gen_length=1024, block_length=1024,
                  remasking="low_confidence", temperature=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
                  seed=1234, device=None, dtype=None, forward_batch=None, pad_to_multiple_of=16, truncation=False,
-                 honor_max_gen_toks=False, cut_at_eos=False, max_batch_size=None, **kwargs):
+                 honor_max_gen_toks=False, cut_at_eos=False, peft=None, max_batch_size=None, **kwargs):
         super().__init__()
         if kwargs:
             logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
@@ -159,7 +160,7 @@ class LLaDAEvalHarness(LM):
             device = str(self.accelerator.device)
         else:
             self._rank, self._world_size = 0, 1
-        self.model, self.tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype)
+        self.model, self.tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype, adapter=peft)
         config = self.model.config
         self.mask_id = int(mask_id) if mask_id is not None else int(config.mask_token_id)
         self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else config.eos_token_id

@@ -11,8 +11,8 @@ perplexity inferencers the Monte Carlo likelihood of get_log_likelihood.py (the 
 
 Knobs (the original wrapper's names): gen_steps, gen_length, gen_blocksize, batch_size_, cfg, temperature,
 remasking, mask_id (default: the config's mask_token_id), padding_id (default: the tokenizer's pad / EOS),
-diff_confidence_eos_eot_inf, diff_logits_eos_inf, stop_words; plus mc_num / mc_batch_size (for get_ppl),
-seed, device, dtype.
+diff_confidence_eos_eot_inf, diff_logits_eos_inf, stop_words, peft_path (a LoRA adapter, merged into the
+model); plus mc_num / mc_batch_size (for get_ppl), seed, device, dtype.
 
 This directory has no __init__.py on purpose: `import opencompass` must find the pip package, not it. The
 configs import this file as `llada_opencompass`, so eval_llada_opencompass.sh puts this directory (and the
@@ -101,13 +101,14 @@ class LLaDAModel(BaseModel):
                  mask_id: Optional[int] = None, padding_id: Optional[int] = None,
                  diff_confidence_eos_eot_inf: bool = False, diff_logits_eos_inf: bool = False,
                  mc_num: int = 128, mc_batch_size: int = 32, seed: int = 1234, device: Optional[str] = None,
-                 dtype: Optional[str] = None, stop_words: Optional[List[str]] = None, **kwargs):
+                 dtype: Optional[str] = None, stop_words: Optional[List[str]] = None, peft_path: Optional[str] = None,
+                 **kwargs):
         path = resolve_model_path(path)
         super().__init__(path=path, max_seq_len=max_seq_len or 4096, tokenizer_only=tokenizer_only,
                          meta_template=meta_template, generation_kwargs=generation_kwargs or {})
         self.template_parser = self._template_parser(meta_template)
         from modeling_llada import load_model_and_tokenizer
-        self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype)
+        self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype, adapter=peft_path)
         config = self.model.config
         model_max = getattr(config, "max_sequence_length", None)
         self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)

@@ -130,3 +130,17 @@ def test_base_takes_plain_text_and_cuts_at_stop_words(checkpoint, monkeypatch):
     assert model._prompt_text(parsed) == parsed
     monkeypatch.setattr(model.tokenizer, "decode", lambda tokens, **kwargs: " 'code' [DONE] more")
     assert model.generate([parsed], max_out_len=512) == [" 'code' "]
+
+
+def test_peft_path_merges_an_adapter(checkpoint, tmp_path):
+    """The original wrapper's `peft_path` knob: a LoRA adapter merged into the model."""
+    from peft import LoraConfig, get_peft_model
+
+    from modeling_llada import LLaDAModelLM
+    torch.manual_seed(1)
+    lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(LLaDAModelLM.from_pretrained(checkpoint), lora).save_pretrained(str(tmp_path))
+    ids = torch.tensor([[5, 6, 7, 8]])
+    plain = LLaDAModel(path=checkpoint, device="cpu").model(ids).logits
+    adapted = LLaDAModel(path=checkpoint, peft_path=str(tmp_path), device="cpu").model(ids).logits
+    assert not torch.allclose(plain, adapted)

@@ -55,7 +55,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from data.build_data import backward_question, forward_question  # noqa: E402
-from generate import generate  # noqa: E402
+from generate import check_length, finite_float, generate  # noqa: E402
 
 DEFAULT_DATA = os.path.join(ROOT, "data", "sonnet_couplets.json")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -197,6 +197,7 @@ def answer_questions(model, tokenizer, questions, gen_length, steps, block_lengt
             attention[row, width - len(i):] = 1
         prompt, attention = prompt.to(model.device), attention.to(model.device)
         if getattr(model.config, "causal", False):  # the autoregressive twin: greedy next-token decoding
+            check_length(model, width, gen_length)
             out = autoregressive_generate(model, prompt, attention, gen_length, stops,
                                           eos_id=tokenizer.eos_token_id if eos_inf else None)
         else:
@@ -224,7 +225,7 @@ def main(argv=None):
                         help="answer length (default: 28 as in the paper for Chinese, 48 for English)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: gen_length)")
     parser.add_argument("--block_length", type=int, default=None, help="block length (default: gen_length)")
-    parser.add_argument("--cfg", type=float, default=0., help="classifier-free guidance scale")
+    parser.add_argument("--cfg", type=finite_float, default=0., help="classifier-free guidance scale")
     parser.add_argument("--eos_inf", action="store_true", help="forbid EOS while sampling (logits_eos_inf)")
     parser.add_argument("--no_chat", action="store_true", help="do not apply the chat template (Base models)")
     parser.add_argument("--batch_size", type=int, default=32,
@@ -233,6 +234,7 @@ def main(argv=None):
     parser.add_argument("--device", default=None)
     parser.add_argument("--output", default=None,
                         help="per-item results, JSON lines (default: runs/reverse_<type>.jsonl)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1 (got {args.batch_size})")
@@ -255,6 +257,9 @@ def main(argv=None):
 
     from modeling_llada import load_for_script
     model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
+    output = args.output or os.path.join("runs", f"reverse_{args.type}.jsonl")
+    if os.path.exists(output) and not args.overwrite:  # before the sampling, so no work is lost either
+        parser.error(f"{output} already exists; pass --overwrite to replace it, or another --output")
     try:
         answers = answer_questions(model, tokenizer, [i["question"] for i in items], gen_length, steps,
                                    block_length, cfg=args.cfg, eos_inf=args.eos_inf, batch_size=args.batch_size,
@@ -262,7 +267,6 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
     hits = 0
-    output = args.output or os.path.join("runs", f"reverse_{args.type}.jsonl")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as f:
         for index, (item, answer) in enumerate(zip(items, answers)):

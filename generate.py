@@ -19,6 +19,7 @@ Run `python generate.py` for the reference example: three word problems in one l
 """
 
 import argparse
+import math
 from typing import Callable, NamedTuple, Optional
 
 import torch
@@ -87,8 +88,8 @@ def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_len
                          f"(gen_length/block_length = {num_blocks})")
     if remasking not in REMASKING:
         raise ValueError(f"remasking must be one of {REMASKING}, got {remasking!r}")
-    if temperature < 0 or cfg_scale < 0:
-        raise ValueError(f"temperature and cfg_scale must be >= 0 (got {temperature}, {cfg_scale})")
+    if not (math.isfinite(temperature) and math.isfinite(cfg_scale)) or temperature < 0 or cfg_scale < 0:
+        raise ValueError(f"temperature and cfg_scale must be finite and >= 0 (got {temperature}, {cfg_scale})")
     if attention_mask is not None:
         if attention_mask.shape != prompt.shape:
             raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} must equal the prompt's "
@@ -100,11 +101,24 @@ def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_len
     if vocab is not None and any(token >= vocab for token in eos_ids):
         raise ValueError(f"eos_id / eot_id {sorted(eos_ids)} lie outside the model's {vocab} logits; pass the "
                          f"tokenizer's ids (the defaults are LLaDA-8B's)")
-    max_length = getattr(config, "max_sequence_length", None)
-    if max_length is not None and prompt.shape[1] + gen_length > max_length:
-        raise ValueError(f"prompt length {prompt.shape[1]} + gen_length {gen_length} exceeds the model's "
-                         f"max_sequence_length {max_length}; shorten the prompt or gen_length")
+    check_length(model, prompt.shape[1], gen_length)
     return num_blocks
+
+
+def check_length(model, prompt_length, answer_length):
+    """ValueError when prompt + answer exceed the model's max_sequence_length (when its config has one)."""
+    max_length = getattr(getattr(model, "config", None), "max_sequence_length", None)
+    if max_length is not None and prompt_length + answer_length > max_length:
+        raise ValueError(f"prompt length {prompt_length} + answer length {answer_length} exceeds the model's "
+                         f"max_sequence_length {max_length}; shorten the prompt or the answer")
+
+
+def finite_float(text):
+    """argparse type: a float that is not NaN or infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id):
@@ -128,10 +142,10 @@ def _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf):
         raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
     if threshold is not None and factor is not None:
         raise ValueError("give threshold or factor, not both (they are two rules for the same choice)")
-    if threshold is not None and not 0 <= threshold <= 1:
+    if threshold is not None and not 0 <= threshold <= 1:  # NaN fails this too
         raise ValueError(f"threshold is a probability in [0, 1], got {threshold}")
-    if factor is not None and factor <= 0:
-        raise ValueError(f"factor must be > 0, got {factor}")
+    if factor is not None and not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor must be a finite number > 0, got {factor}")
     if early_exit and logits_eos_inf:
         raise ValueError("early_exit waits for EOS, which logits_eos_inf forbids; use one of them")
 
@@ -350,12 +364,12 @@ def main():
     parser.add_argument("--gen_length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=128)
     parser.add_argument("--block_length", type=int, default=32)
-    parser.add_argument("--temperature", type=float, default=0.)
-    parser.add_argument("--cfg_scale", type=float, default=0.)
+    parser.add_argument("--temperature", type=finite_float, default=0.)
+    parser.add_argument("--cfg_scale", type=finite_float, default=0.)
     parser.add_argument("--remasking", choices=REMASKING, default="low_confidence")
     parser.add_argument("--cache", choices=("prefix", "dual"), default=None, help="approximate KV cache")
-    parser.add_argument("--threshold", type=float, default=None, help="parallel decoding: confidence threshold")
-    parser.add_argument("--factor", type=float, default=None, help="parallel decoding: Fast-dLLM's factor rule")
+    parser.add_argument("--threshold", type=finite_float, default=None, help="parallel decoding: confidence threshold")
+    parser.add_argument("--factor", type=finite_float, default=None, help="parallel decoding: Fast-dLLM's factor rule")
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     args = parser.parse_args()
 

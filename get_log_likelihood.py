@@ -10,11 +10,12 @@ Run `python get_log_likelihood.py` for an example that ranks candidate answers.
 """
 
 import argparse
+import math
 
 import torch
 import torch.nn.functional as F
 
-from generate import model_logits
+from generate import check_length, finite_float, model_logits
 
 
 def forward_process(batch, prompt_length, mask_id):
@@ -45,8 +46,9 @@ def get_log_likelihood(model, prompt, answer, mc_num=128, batch_size=16, cfg_sca
         raise ValueError("answer is empty; its log-likelihood is undefined")
     if mc_num <= 0 or batch_size <= 0 or mc_num % batch_size:
         raise ValueError(f"mc_num={mc_num} must be a positive multiple of batch_size={batch_size}")
-    if cfg_scale < 0:
-        raise ValueError(f"cfg_scale must be >= 0 (got {cfg_scale})")
+    if not math.isfinite(cfg_scale) or cfg_scale < 0:
+        raise ValueError(f"cfg_scale must be finite and >= 0 (got {cfg_scale})")
+    check_length(model, len(prompt), len(answer))
     sequence = torch.cat([prompt, answer]).to(model.device)[None].repeat(batch_size, 1)
     prompt_index = torch.zeros_like(sequence, dtype=torch.bool)
     prompt_index[:, :len(prompt)] = True
@@ -71,7 +73,7 @@ def main():
                                                          "To be, or not to be."])
     parser.add_argument("--mc_num", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--cfg_scale", type=float, default=0.)
+    parser.add_argument("--cfg_scale", type=finite_float, default=0.)
     args = parser.parse_args()
 
     from modeling_llada import load_for_script

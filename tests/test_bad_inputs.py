@@ -1,0 +1,85 @@
+"""Careless and hostile input, script by script: each probe ends in a one-line usage error (exit code 2) or a
+clear ValueError, never a traceback, and leaves existing files as they were."""
+
+import math
+import sys
+
+import pytest
+import torch
+
+import eval_reverse
+import generate as generate_module
+import get_log_likelihood as likelihood_module
+from conftest import MASK_ID
+from generate import generate
+from get_log_likelihood import get_log_likelihood
+
+
+def usage_error(capsys, main, argv, monkeypatch=None, program="script.py"):
+    """Run a script's main with argv; assert it stopped with exit code 2 and return the one error line."""
+    if monkeypatch is not None:  # a main() that reads sys.argv itself
+        monkeypatch.setattr(sys, "argv", [program, *argv])
+        argv = None
+    with pytest.raises(SystemExit) as stopped:
+        main() if argv is None else main(argv)
+    assert stopped.value.code == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.strip()][-1]
+    assert "error:" in error and "Traceback" not in error
+    return error
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--temperature", "nan"], "not a finite number"),
+    (["--cfg_scale", "inf"], "not a finite number"),
+    (["--threshold", "nan"], "not a finite number"),
+    (["--factor=-inf"], "not a finite number"),
+])
+def test_generate_cli_rejects_non_finite_numbers(capsys, monkeypatch, argv, message):
+    assert message in usage_error(capsys, generate_module.main, argv, monkeypatch)
+
+
+@pytest.mark.parametrize("kwargs", [dict(temperature=math.nan), dict(cfg_scale=math.nan), dict(cfg_scale=math.inf),
+                                    dict(threshold=math.nan), dict(factor=math.nan), dict(factor=math.inf)])
+def test_generate_rejects_non_finite_options(tiny_model, kwargs):
+    with pytest.raises(ValueError, match="finite|probability"):
+        generate(tiny_model, torch.tensor([[1, 2, 3]]), steps=4, gen_length=4, block_length=4, mask_id=MASK_ID,
+                 **kwargs)
+
+
+def test_likelihood_checks_the_context_length(tiny_model):
+    """tiny_model holds 256 positions: a longer prompt + answer is a clear error, as in generate()."""
+    with pytest.raises(ValueError, match="exceeds the model's max_sequence_length 256"):
+        get_log_likelihood(tiny_model, torch.ones(250, dtype=torch.long), torch.ones(10, dtype=torch.long),
+                           mc_num=2, batch_size=2, mask_id=MASK_ID)
+    with pytest.raises(ValueError, match="finite"):
+        get_log_likelihood(tiny_model, torch.ones(5, dtype=torch.long), torch.ones(3, dtype=torch.long),
+                           mc_num=2, batch_size=2, cfg_scale=math.nan, mask_id=MASK_ID)
+
+
+def test_likelihood_cli_long_question_is_a_usage_error(capsys, monkeypatch, checkpoint):
+    """A 700-word question on a model with a 512-token context."""
+    question = " ".join(["word"] * 700)
+    error = usage_error(capsys, likelihood_module.main, ["--model", checkpoint, "--question", question,
+                                                         "--mc_num", "2", "--batch_size", "2"], monkeypatch)
+    assert "max_sequence_length" in error
+
+
+def test_reverse_keeps_an_existing_output_and_checks_the_twin_length(capsys, tmp_path, checkpoint):
+    output = tmp_path / "results.jsonl"
+    output.write_text("earlier results\n")
+    error = usage_error(capsys, eval_reverse.main, ["--model", checkpoint, "--limit", "1", "--output", str(output)])
+    assert "already exists" in error and output.read_text() == "earlier results\n"
+    assert "not a finite number" in usage_error(capsys, eval_reverse.main, ["--cfg", "nan"])
+
+
+def test_reverse_causal_path_checks_the_context_length(capsys, tmp_path):
+    from eval_helpers import make_random_model
+    from modeling_llada import LLaDAModelLM
+
+    path = make_random_model(str(tmp_path / "twin"))  # 256 positions
+    model = LLaDAModelLM.from_pretrained(path)
+    model.config.causal = True
+    model.save_pretrained(path)
+    error = usage_error(capsys, eval_reverse.main, ["--model", path, "--gen_length", "700", "--limit", "1",
+                                                    "--output", str(tmp_path / "out.jsonl")])
+    assert "max_sequence_length" in error

@@ -19,7 +19,7 @@ import unicodedata
 
 import torch
 
-from generate import REMASKING, generate
+from generate import REMASKING, finite_float, generate
 
 MASK_GLYPH = "░"
 EOT_TOKEN = "<|eot_id|>"
@@ -185,15 +185,15 @@ def parse_args(argv=None):
     parser.add_argument("--gen_length", type=int, default=128, help="answer length in tokens (default 128)")
     parser.add_argument("--steps", type=int, default=128, help="sampling steps (default 128)")
     parser.add_argument("--block_length", type=int, default=32, help="semi-autoregressive block (default 32)")
-    parser.add_argument("--temperature", type=float, default=0., help="0 = greedy (default)")
-    parser.add_argument("--cfg_scale", type=float, default=0., help="classifier-free guidance (default 0)")
+    parser.add_argument("--temperature", type=finite_float, default=0., help="0 = greedy (default)")
+    parser.add_argument("--cfg_scale", type=finite_float, default=0., help="classifier-free guidance (default 0)")
     parser.add_argument("--remasking", choices=REMASKING, default="low_confidence")
     parser.add_argument("--logits_eos_inf", action="store_true", help="forbid EOS in the answer")
     parser.add_argument("--confidence_eos_eot_inf", action="store_true",
                         help="commit EOS/EoT predictions last in each block (paper App. B.4)")
     parser.add_argument("--cache", choices=("prefix", "dual"), default=None,
                         help="fast sampling: Fast-dLLM's approximate block-wise KV cache (default: none)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=finite_float, default=None,
                         help="fast sampling: commit every masked position above this confidence at each step")
     parser.add_argument("--seed", type=int, default=None, help="random seed (for temperature > 0 or random "
                                                                "remasking)")

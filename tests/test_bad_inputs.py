@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+import chat
 import eval_reverse
 import generate as generate_module
 import get_log_likelihood as likelihood_module
@@ -36,6 +37,11 @@ def usage_error(capsys, main, argv, monkeypatch=None, program="script.py"):
 ])
 def test_generate_cli_rejects_non_finite_numbers(capsys, monkeypatch, argv, message):
     assert message in usage_error(capsys, generate_module.main, argv, monkeypatch)
+
+
+@pytest.mark.parametrize("argv", [["--temperature", "nan"], ["--cfg_scale", "inf"], ["--threshold", "nan"]])
+def test_chat_rejects_non_finite_numbers(capsys, argv):
+    assert "not a finite number" in usage_error(capsys, chat.main, argv)
 
 
 @pytest.mark.parametrize("kwargs", [dict(temperature=math.nan), dict(cfg_scale=math.nan), dict(cfg_scale=math.inf),

@@ -20,6 +20,7 @@ import unicodedata
 import torch
 
 from generate import REMASKING, finite_float, generate
+from modeling_llada import check_no_control_tokens
 
 MASK_GLYPH = "░"
 EOT_TOKEN = "<|eot_id|>"
@@ -79,7 +80,9 @@ class Conversation:
             self.ids = self.ids + ids[len(self.ids):]
 
     def add_user(self, text):
-        """Append a user turn and the assistant's generation prompt. Returns the prompt ids."""
+        """Append a user turn and the assistant's generation prompt. Returns the prompt ids. ValueError (and
+        nothing appended) when the text holds a control token of the chat format."""
+        check_no_control_tokens(self.tokenizer, text)
         self.messages.append({"role": "user", "content": text})
         self._extend(add_generation_prompt=True)
         return self.ids
@@ -262,8 +265,8 @@ def main(argv=None):
                 conversation.reset()
                 print("(conversation cleared)")
                 continue
-            conversation.add_user(text)
             try:
+                conversation.add_user(text)
                 dropped = conversation.fit(args.gen_length)
             except ValueError as error:
                 print(f"(error: {error})")

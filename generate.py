@@ -373,7 +373,7 @@ def main():
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     args = parser.parse_args()
 
-    from modeling_llada import load_for_script  # the script needs the project; generate() does not
+    from modeling_llada import check_no_control_tokens, load_for_script  # the script needs the project
     model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
     questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
@@ -382,6 +382,11 @@ def main():
         "Randy has 60 mango trees on his farm. He also has 5 less than half as many coconut trees as mango "
         "trees. How many trees does Randy have in all on his farm?",
     ]
+    try:
+        for question in questions:
+            check_no_control_tokens(tokenizer, question)
+    except ValueError as error:
+        parser.error(str(error))
     prompts = questions if args.raw else [
         tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
         for q in questions]

@@ -301,6 +301,16 @@ def patch_tokenizer(tokenizer, config):
     return tokenizer
 
 
+def check_no_control_tokens(tokenizer, text):
+    """ValueError when user text holds a token string of the chat format or the sampler (<|eot_id|>,
+    <|start_header_id|>, <|mdm_mask|>, ...): the tokenizer would read it as the real token, so a typed
+    <|eot_id|><|start_header_id|>assistant... forges turns and typed masks eat the answer's steps."""
+    found = sorted({token.content for token in tokenizer.added_tokens_decoder.values() if token.content in text})
+    if found:
+        raise ValueError(f"the text contains {', '.join(found)}, reserved for the model's chat format; remove "
+                         f"{'it' if len(found) == 1 else 'them'} and send it again")
+
+
 def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, adapter=None):
     """Load a LLaDA checkpoint (hub id or local path; default: the bundled tiny model) for inference.
 

@@ -28,6 +28,29 @@ from modeling_llada import check_no_control_tokens
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+# Bounds on what a client may send, checked before any work: far beyond what fits a LLaDA context (4,096
+# tokens for LLaDA-8B), small enough that a hostile request cannot hold the queue.
+MAX_MESSAGE_CHARS = 16_000
+MAX_HISTORY_MESSAGES = 200
+MAX_HISTORY_CHARS = 200_000
+MAX_CONSTRAINTS_CHARS = 2_000
+
+
+def check_request_size(message, history, constraints_text):
+    """ValueError naming the first bound the request passes (MAX_* above)."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"the message is {len(message):,} characters; the demo takes at most "
+                         f"{MAX_MESSAGE_CHARS:,}")
+    if len(constraints_text) > MAX_CONSTRAINTS_CHARS:
+        raise ValueError(f"the word constraints are {len(constraints_text):,} characters; at most "
+                         f"{MAX_CONSTRAINTS_CHARS:,}")
+    if len(history) > MAX_HISTORY_MESSAGES:
+        raise ValueError(f"the conversation has {len(history):,} messages; the demo keeps at most "
+                         f"{MAX_HISTORY_MESSAGES}: press Clear")
+    if sum(len(str(m.get("content", ""))) if isinstance(m, dict) else len(str(m)) for m in history) > \
+            MAX_HISTORY_CHARS:
+        raise ValueError(f"the conversation passes {MAX_HISTORY_CHARS:,} characters; press Clear")
+
 COLORS = {"mask": "#4a4a4a", "low": "#e53935", "mid": "#fb8c00", "high": "#43a047", "old": "#1e88e5"}
 LEGEND = [("mask", "mask"), ("low", "new, confidence < 0.3"), ("mid", "new, < 0.7"), ("high", "new, ≥ 0.7"),
           ("old", "earlier"), ("pin", "pinned word")]
@@ -200,6 +223,12 @@ class Demo:
 
         history = list(history or [])
         message = (message or "").strip()
+        try:
+            check_request_size(message, history, constraints_text or "")
+        except ValueError as error:
+            gr.Warning(str(error))
+            yield message, history[-MAX_HISTORY_MESSAGES:], self.view(error=str(error))
+            return
         if not message:
             gr.Warning("Type a message first.")
             yield "", history, self.view(status="Type a message to start.")
@@ -276,9 +305,10 @@ def build_demo(demo):
                 chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot")
                 with gr.Row():
                     message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=4,
-                                         elem_id="message", autofocus=True)
+                                         elem_id="message", autofocus=True, max_length=MAX_MESSAGE_CHARS)
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
                 constraints = gr.Textbox(label="Word constraints", elem_id="constraints",
+                                         max_length=MAX_CONSTRAINTS_CHARS,
                                          placeholder="position:word, ... e.g. 0:Once, 5:upon (answer positions "
                                                      "from 0)")
                 clear = gr.Button("Clear", elem_id="clear")

@@ -104,7 +104,12 @@ class Conversation:
 
     def fit(self, gen_length):
         """Drop the oldest exchanges until prompt + gen_length fits max_length. Returns the number of
-        messages dropped; raises ValueError if the newest user turn alone does not fit."""
+        messages dropped; raises ValueError if the newest user turn alone does not fit.
+
+        Linear in the conversation: each message is rendered once to learn its length (the template renders
+        a conversation as the concatenation of its turns after a fixed prefix), the number to drop is read
+        off the running sums, and the kept messages are rendered once (then checked, dropping more if a
+        template does not add up)."""
         if self.max_length is None or len(self.ids) + gen_length <= self.max_length:
             return 0
         alone = len(self._render(self.messages[-1:], add_generation_prompt=True))
@@ -113,12 +118,22 @@ class Conversation:
             raise ValueError(f"the message is too long: its prompt takes {alone} tokens, and with gen_length "
                              f"{gen_length} that passes the model's limit of {self.max_length} tokens; send a "
                              f"shorter message or lower gen_length")
+        one = len(self._render(self.messages[-1:], False))
+        prefix = 2 * one - len(self._render(self.messages[-1:] * 2, False))  # what the template writes once
+        earlier = self.messages[:-1]
+        sizes = [len(self._render([m], False)) - prefix for m in earlier]
+        remaining = alone + sum(sizes)
         dropped = 0
-        while len(self.ids) + gen_length > self.max_length:
+        while remaining + gen_length > self.max_length and dropped < len(earlier):
             # drop the oldest message and, if it was a user turn, the answer to it
-            drop = 2 if len(self.messages) > 2 and self.messages[1]["role"] == "assistant" else 1
-            self.messages = self.messages[drop:]
+            drop = 2 if len(earlier) - dropped > 1 and earlier[dropped + 1]["role"] == "assistant" else 1
+            remaining -= sum(sizes[dropped:dropped + drop])
             dropped += drop
+        self.messages = self.messages[dropped:]
+        self.ids = self._render(self.messages, add_generation_prompt=True)
+        while len(self.ids) + gen_length > self.max_length and len(self.messages) > 1:
+            self.messages = self.messages[1:]
+            dropped += 1
             self.ids = self._render(self.messages, add_generation_prompt=True)
         return dropped
 

@@ -125,3 +125,56 @@ def test_demo_refuses_a_forged_turn_in_the_client_history(checkpoint):
                {"role": "assistant", "content": "ok"}]
     outputs = list(demo.respond("hello", history, "", 8, 8, 8, 0, 0, "low_confidence", 0))
     assert len(outputs) == 1 and "reserved for the model&#x27;s chat format" in outputs[0][2]
+
+
+@pytest.mark.parametrize("message, history, constraints, bound", [
+    ("hi", [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}] * 1500, "", "messages"),
+    ("hi", [{"role": "user", "content": "x" * 150_000}, {"role": "assistant", "content": "y" * 60_000}], "",
+     "characters; press Clear"),
+    ("x" * 20_000, [], "", "the message is 20,000 characters"),
+    ("hi", [], "0:a, " * 1000, "word constraints"),
+])
+def test_demo_bounds_each_request_before_any_work(checkpoint, message, history, constraints, bound):
+    """A client may send anything through the API: oversized requests get one error, at once."""
+    import time
+
+    from app import Demo
+    from modeling_llada import load_model_and_tokenizer
+
+    demo = Demo(*load_model_and_tokenizer(checkpoint, device="cpu"))
+    started = time.monotonic()
+    outputs = list(demo.respond(message, history, constraints, 8, 8, 8, 0, 0, "low_confidence", 0))
+    assert time.monotonic() - started < 2
+    assert len(outputs) == 1 and bound in outputs[0][2]
+
+
+def fit_by_rerendering(conversation, gen_length):
+    """The earlier fit(): drop the oldest exchange and render everything again, until it fits."""
+    dropped = 0
+    while len(conversation.ids) + gen_length > conversation.max_length:
+        drop = 2 if len(conversation.messages) > 2 and conversation.messages[1]["role"] == "assistant" else 1
+        conversation.messages = conversation.messages[drop:]
+        dropped += drop
+        conversation.ids = conversation._render(conversation.messages, add_generation_prompt=True)
+    return dropped
+
+
+@pytest.mark.parametrize("turns", [3, 40, 400])
+def test_fitting_a_long_chat_renders_each_message_once_and_keeps_the_same_turns(tokenizer, turns):
+    from chat import Conversation
+
+    def conversation():
+        c = Conversation(tokenizer, max_length=160)
+        c.messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message number {i} " * (i % 5)}
+                      for i in range(2 * turns)]
+        c.add_user("and now?")
+        return c
+    expected = conversation()
+    expected_dropped = fit_by_rerendering(expected, 32)
+    got = conversation()
+    renders = []
+    render = got._render
+    got._render = lambda messages, add_generation_prompt: renders.append(len(messages)) or render(
+        messages, add_generation_prompt)
+    assert got.fit(32) == expected_dropped and got.messages == expected.messages and got.ids == expected.ids
+    assert sum(renders) <= 4 * len(expected.messages) + 2 * turns + 10  # messages rendered: linear in the chat

@@ -12,6 +12,10 @@ from tiny_checkpoint import TOKENIZER_DIR, make_tiny_checkpoint  # noqa: E402
 
 MASK_ID, EOS_ID, EOT_ID = 60, 61, 62
 
+# One intra-op thread in the test process: the test models are tiny, and on a busy 2-core machine two threads
+# made some tests 10-20 times slower (spinning workers) without making any faster. Subprocesses set their own.
+torch.set_num_threads(1)
+
 
 def tiny_config(**overrides):
     fields = dict(d_model=32, n_heads=4, n_layers=2, mlp_hidden_size=64, vocab_size=64, max_sequence_length=256,

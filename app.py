@@ -24,7 +24,7 @@ import torch
 
 from chat import Conversation, cut_answer, model_max_length, render_canvas, special_ids
 from generate import REMASKING, generate
-from modeling_llada import check_no_control_tokens
+from modeling_llada import check_user_text
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -243,7 +243,7 @@ class Demo:
             conversation = Conversation(self.tokenizer, self.max_length)
             conversation.messages = history_messages(history)
             for earlier in conversation.messages:  # the history comes from the client: forged turns stop here
-                check_no_control_tokens(self.tokenizer, earlier["content"])
+                check_user_text(self.tokenizer, earlier["content"])
             conversation.add_user(message)
             dropped = conversation.fit(gen_length)
         except ValueError as error:

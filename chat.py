@@ -20,7 +20,7 @@ import unicodedata
 import torch
 
 from generate import REMASKING, finite_float, generate
-from modeling_llada import check_no_control_tokens
+from modeling_llada import check_user_text
 
 MASK_GLYPH = "░"
 EOT_TOKEN = "<|eot_id|>"
@@ -82,7 +82,7 @@ class Conversation:
     def add_user(self, text):
         """Append a user turn and the assistant's generation prompt. Returns the prompt ids. ValueError (and
         nothing appended) when the text holds a control token of the chat format."""
-        check_no_control_tokens(self.tokenizer, text)
+        check_user_text(self.tokenizer, text)
         self.messages.append({"role": "user", "content": text})
         self._extend(add_generation_prompt=True)
         return self.ids
@@ -271,6 +271,9 @@ def main(argv=None):
             except EOFError:
                 print()
                 break
+            except UnicodeDecodeError:  # a terminal or pipe that sent bytes that are not UTF-8
+                print("(error: the message holds bytes that are not UTF-8; send it as UTF-8 text)")
+                continue
             text = text.strip()
             if not text:
                 continue

@@ -373,7 +373,7 @@ def main():
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     args = parser.parse_args()
 
-    from modeling_llada import check_no_control_tokens, load_for_script  # the script needs the project
+    from modeling_llada import check_user_text, load_for_script  # the script needs the project
     model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
     questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
@@ -384,7 +384,7 @@ def main():
     ]
     try:
         for question in questions:
-            check_no_control_tokens(tokenizer, question)
+            check_user_text(tokenizer, question)
     except ValueError as error:
         parser.error(str(error))
     prompts = questions if args.raw else [

@@ -14,6 +14,7 @@ import os
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer,
                           PreTrainedModel)
@@ -301,10 +302,15 @@ def patch_tokenizer(tokenizer, config):
     return tokenizer
 
 
-def check_no_control_tokens(tokenizer, text):
-    """ValueError when user text holds a token string of the chat format or the sampler (<|eot_id|>,
-    <|start_header_id|>, <|mdm_mask|>, ...): the tokenizer would read it as the real token, so a typed
+def check_user_text(tokenizer, text):
+    """ValueError when user text is not valid UTF-8 (undecodable bytes in an argument or a terminal arrive as
+    surrogates) or holds a token string of the chat format or the sampler (<|eot_id|>, <|start_header_id|>,
+    <|mdm_mask|>, ...): the tokenizer would read it as the real token, so a typed
     <|eot_id|><|start_header_id|>assistant... forges turns and typed masks eat the answer's steps."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text holds bytes that are not UTF-8; send it as UTF-8 text") from None
     found = sorted({token.content for token in tokenizer.added_tokens_decoder.values() if token.content in text})
     if found:
         raise ValueError(f"the text contains {', '.join(found)}, reserved for the model's chat format; remove "
@@ -334,8 +340,17 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
         if dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype must be float32, bfloat16, float16 or auto (got {dtype!r})")
         dtype = getattr(torch, dtype)
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this torch build sees no CUDA GPU; use --device cpu "
+                         f"or install a CUDA build of torch")
     dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
     model = AutoModel.from_pretrained(path, dtype=dtype)
+    vocab = model.config.embedding_size or model.config.vocab_size
+    for name in ("mask_token_id", "eos_token_id"):
+        token = getattr(model.config, name, None)
+        if token is not None and not 0 <= token < vocab:
+            raise ValueError(f"{path}: config.json's {name} {token} lies outside the {vocab}-token vocabulary "
+                             f"(a missing field takes LLaDA-8B's default); set it to the tokenizer's id")
     if adapter is not None:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
@@ -360,7 +375,7 @@ def load_for_script(parser, model_name_or_path=None, device=None, dtype=None, ad
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype, adapter=adapter)
-    except (OSError, ValueError, RuntimeError) as error:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         if adapter:
             what = f"the adapter {adapter!r}" + (f" on {model_name_or_path!r}" if model_name_or_path else "")
         else:

@@ -178,3 +178,44 @@ def test_fitting_a_long_chat_renders_each_message_once_and_keeps_the_same_turns(
         messages, add_generation_prompt)
     assert got.fit(32) == expected_dropped and got.messages == expected.messages and got.ids == expected.ids
     assert sum(renders) <= 4 * len(expected.messages) + 2 * turns + 10  # messages rendered: linear in the chat
+
+
+def broken_copy(checkpoint, tmp_path, how):
+    import json
+    import shutil
+    copy = tmp_path / how
+    shutil.copytree(checkpoint, copy)
+    if how == "truncated":
+        with open(copy / "model.safetensors", "r+b") as f:
+            f.truncate(1000)
+    else:  # a config.json without mask_token_id
+        config = json.loads((copy / "config.json").read_text())
+        del config["mask_token_id"]
+        (copy / "config.json").write_text(json.dumps(config))
+    return str(copy)
+
+
+@pytest.mark.parametrize("how, message", [("truncated", "deserializing header"),
+                                          ("no_mask_id", "mask_token_id 126336 lies outside")])
+def test_broken_checkpoints_are_usage_errors(capsys, monkeypatch, checkpoint, tmp_path, how, message):
+    error = usage_error(capsys, generate_module.main, ["--model", broken_copy(checkpoint, tmp_path, how)],
+                        monkeypatch)
+    assert "cannot load the model" in error and message in error
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_on_a_cpu_torch_is_a_usage_error(capsys, monkeypatch, checkpoint):
+    error = usage_error(capsys, generate_module.main, ["--model", checkpoint, "--device", "cuda"], monkeypatch)
+    assert "sees no CUDA GPU" in error
+
+
+def test_bytes_that_are_not_utf8(capsys, monkeypatch, checkpoint):
+    """An argument with undecodable bytes reaches Python as surrogates; a chat line too (or as a decode
+    error): a usage error, and the chat session goes on."""
+    import subprocess
+    error = usage_error(capsys, generate_module.main, ["--model", checkpoint, "a\udcff\udcfeb"], monkeypatch)
+    assert "not UTF-8" in error
+    session = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, "--gen_length", "8", "--steps", "8",
+                              "--block_length", "8", "--no-stream"], cwd=ROOT, capture_output=True,
+                             input=b"a\xff\xfeb\nhello\n", timeout=300)
+    assert session.returncode == 0 and b"not UTF-8" in session.stdout and session.stdout.count(b"LLaDA:") == 1

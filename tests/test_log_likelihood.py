@@ -50,10 +50,40 @@ def test_forward_process_stratifies_mask_counts_and_never_masks_the_prompt():
     assert len(set(counts.tolist())) == 8  # stratified: 8 distinct counts spread over 1..16
 
 
-def test_trained_scale_model_runs_with_cfg(tiny_model):
-    value = get_log_likelihood(tiny_model, torch.tensor([1, 2, 3]), torch.tensor([4, 5]), mc_num=8, batch_size=4,
-                               cfg_scale=0.5, mask_id=MASK_ID)
-    assert math.isfinite(value) and value < 0
+class PromptAwarePredictor:
+    """Gives each answer token the logit `conditional` while the prompt is visible and `unconditional` when every
+    prompt position is masked (CFG's second pass); every other token gets logit 0."""
+    device = torch.device("cpu")
+    vocab = 16
+
+    def __init__(self, prompt_length, answer, conditional, unconditional):
+        self.prompt_length, self.answer = prompt_length, answer
+        self.conditional, self.unconditional = conditional, unconditional
+
+    def __call__(self, x, attention_mask=None):
+        logits = torch.zeros(x.shape[0], x.shape[1], self.vocab)
+        prompt_masked = (x[:, :self.prompt_length] == MASK_ID).all(dim=1)
+        value = torch.where(prompt_masked, self.unconditional, self.conditional)
+        positions = torch.arange(self.prompt_length, x.shape[1])
+        logits[:, positions, self.answer] = value[:, None]
+        return type("Out", (), {"logits": logits})()
+
+
+@pytest.mark.parametrize("cfg_scale", [0.0, 0.5, 2.0])
+def test_cfg_estimate_is_the_closed_form(cfg_scale):
+    """With guidance w the predictor's logits are u + (w + 1)(c - u), c with the prompt, u with the prompt masked.
+    Every answer token gets the same guided probability here, so the estimate is exact: n log softmax(...)."""
+    prompt, answer = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6, 7, 8])
+    model = PromptAwarePredictor(len(prompt), answer, conditional=3.0, unconditional=1.0)
+    estimate = get_log_likelihood(model, prompt, answer, mc_num=16, batch_size=8, cfg_scale=cfg_scale,
+                                  mask_id=MASK_ID)
+    guided = 1.0 + (cfg_scale + 1) * (3.0 - 1.0)
+    expected = len(answer) * (guided - math.log(math.exp(guided) + model.vocab - 1))
+    assert estimate == pytest.approx(expected, rel=1e-5)
+    if cfg_scale:  # guidance changes the value: neither the conditional nor a w-weighted mix
+        assert estimate != pytest.approx(len(answer) * (3.0 - math.log(math.exp(3.0) + 15)), rel=1e-3)
+        mixed = 1.0 + cfg_scale * 2.0
+        assert estimate != pytest.approx(len(answer) * (mixed - math.log(math.exp(mixed) + 15)), rel=1e-3)
 
 
 @pytest.mark.parametrize("kwargs, message", [

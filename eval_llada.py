@@ -60,7 +60,7 @@ TASKS_DIR = os.path.join(ROOT, "tasks")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from generate import generate, model_logits  # noqa: E402
+from generate import check_sampling_options, generate, model_logits  # noqa: E402
 from get_log_likelihood import forward_process  # noqa: E402
 
 from lm_eval.api.model import LM  # noqa: E402
@@ -137,9 +137,11 @@ class LLaDAEvalHarness(LM):
         self.is_check_greedy = _as_bool(is_check_greedy)
         self.cfg = float(cfg)
         self.steps, self.gen_length, self.block_length = int(steps), int(gen_length), int(block_length)
-        plan_generation(self.gen_length, self.steps, self.block_length)  # validate early
         self.remasking = remasking
         self.temperature = float(temperature)
+        # every sampling option checked now, not at the first generation request hours into a run
+        check_sampling_options(self.steps, self.gen_length, self.block_length, self.temperature, self.cfg,
+                               self.remasking)
         self.logits_eos_inf = _as_bool(logits_eos_inf)
         self.confidence_eos_eot_inf = _as_bool(confidence_eos_eot_inf)
         self.seed = int(seed)

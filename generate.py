@@ -70,10 +70,10 @@ def select_top_k(confidence, k):
     return ranks < k[:, None]
 
 
-def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale,
-                     remasking, mask_id, eos_ids):
-    if prompt.dim() != 2:
-        raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
+def check_sampling_options(steps, gen_length, block_length, temperature=0., cfg_scale=0.,
+                           remasking="low_confidence"):
+    """ValueError saying what to change when generate() could not run with these options; returns the number
+    of blocks. The harnesses call it when they are built, before any request."""
     if gen_length <= 0 or block_length <= 0 or steps <= 0:
         raise ValueError(f"gen_length, block_length and steps must be positive "
                          f"(got {gen_length}, {block_length}, {steps})")
@@ -90,6 +90,14 @@ def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_len
         raise ValueError(f"remasking must be one of {REMASKING}, got {remasking!r}")
     if not (math.isfinite(temperature) and math.isfinite(cfg_scale)) or temperature < 0 or cfg_scale < 0:
         raise ValueError(f"temperature and cfg_scale must be finite and >= 0 (got {temperature}, {cfg_scale})")
+    return num_blocks
+
+
+def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale,
+                     remasking, mask_id, eos_ids):
+    if prompt.dim() != 2:
+        raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
+    num_blocks = check_sampling_options(steps, gen_length, block_length, temperature, cfg_scale, remasking)
     if attention_mask is not None:
         if attention_mask.shape != prompt.shape:
             raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} must equal the prompt's "

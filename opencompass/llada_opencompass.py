@@ -49,7 +49,7 @@ from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
 from opencompass.registry import ICL_EVALUATORS, LOAD_DATASET, MODELS, TEXT_POSTPROCESSORS  # noqa: E402
 from opencompass.utils import get_data_path  # noqa: E402
 
-from generate import generate  # noqa: E402
+from generate import check_sampling_options, generate  # noqa: E402
 
 BUNDLED_MODEL = os.path.join(REPO_ROOT, "models", "llada-tiny-instruct")
 _ROLES = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
@@ -112,11 +112,11 @@ class LLaDAModel(BaseModel):
         config = self.model.config
         model_max = getattr(config, "max_sequence_length", None)
         self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)
-        if gen_length % gen_blocksize:
-            raise ValueError(f"gen_length={gen_length} must be a multiple of gen_blocksize={gen_blocksize}")
         self.gen_steps, self.gen_length, self.gen_blocksize = int(gen_steps), int(gen_length), int(gen_blocksize)
         self.batch_size = max(1, int(batch_size_))
         self.cfg, self.temperature, self.remasking = float(cfg), float(temperature), remasking
+        check_sampling_options(self.gen_steps, self.gen_length, self.gen_blocksize, self.temperature, self.cfg,
+                               self.remasking)
         self.mask_id = config.mask_token_id if mask_id is None else int(mask_id)
         tokenizer_pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
             self.tokenizer.eos_token_id

@@ -144,3 +144,10 @@ def test_peft_path_merges_an_adapter(checkpoint, tmp_path):
     plain = LLaDAModel(path=checkpoint, device="cpu").model(ids).logits
     adapted = LLaDAModel(path=checkpoint, peft_path=str(tmp_path), device="cpu").model(ids).logits
     assert not torch.allclose(plain, adapted)
+
+
+@pytest.mark.parametrize("knobs, message", [(dict(gen_length=100, gen_blocksize=32), "multiple of block_length"),
+                                            (dict(temperature=float("nan")), "finite")])
+def test_bad_knobs_fail_when_the_model_is_built(checkpoint, knobs, message):
+    with pytest.raises(ValueError, match=message):
+        LLaDAModel(path=checkpoint, **knobs)

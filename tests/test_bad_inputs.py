@@ -219,3 +219,18 @@ def test_bytes_that_are_not_utf8(capsys, monkeypatch, checkpoint):
                               "--block_length", "8", "--no-stream"], cwd=ROOT, capture_output=True,
                              input=b"a\xff\xfeb\nhello\n", timeout=300)
     assert session.returncode == 0 and b"not UTF-8" in session.stdout and session.stdout.count(b"LLaDA:") == 1
+
+
+@pytest.mark.parametrize("model_args, message", [
+    (dict(gen_length=100, block_length=32), "multiple of block_length"),
+    (dict(temperature=float("nan")), "finite"),
+    (dict(remasking="lowest"), "remasking must be one of"),
+    (dict(cfg=-1), ">= 0"),
+])
+def test_llada_dist_checks_sampling_options_when_built(checkpoint, model_args, message):
+    """Not at the first generation request, hours into a run after the likelihood tasks."""
+    from eval_llada import LLaDAEvalHarness
+    settings = dict(steps=32, gen_length=32, block_length=32)
+    settings.update(model_args)
+    with pytest.raises(ValueError, match=message):
+        LLaDAEvalHarness(model_path=checkpoint, device="cpu", **settings)

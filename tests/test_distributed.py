@@ -37,8 +37,8 @@ def launch(processes, out, common, batch_size):
         command = [sys.executable, os.path.join(ROOT, "train.py"), *args]
     else:
         command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                   os.path.join(CONFIGS, "ddp.yaml"), "--num_processes", str(processes), "--num_cpu_threads_per_process",
-                   "1", os.path.join(ROOT, "train.py"), *args]
+                   os.path.join(CONFIGS, "ddp.yaml"), "--num_processes", str(processes),
+                   "--num_cpu_threads_per_process", "1", os.path.join(ROOT, "train.py"), *args]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, ACCELERATE_USE_CPU="1"))
     assert result.returncode == 0, result.stderr[-3000:]

@@ -60,7 +60,8 @@ def test_lora_targets_the_blocks_layers_and_the_head_only_when_asked():
     from peft import LoraConfig, get_peft_model
 
     def adapted(targets):
-        peft_model = get_peft_model(LLaDAModelLM(tiny_config()), LoraConfig(r=2, target_modules=lora_target_modules(targets)))
+        config = LoraConfig(r=2, target_modules=lora_target_modules(targets))
+        peft_model = get_peft_model(LLaDAModelLM(tiny_config()), config)
         return {name.rsplit(".lora_A", 1)[0] for name, _ in peft_model.named_parameters() if ".lora_A." in name}
 
     default = adapted(parse_args(["--stage", "sft", "--data", "x", "--out", "y", "--init", "z", "--max_steps", "1",

@@ -1,15 +1,19 @@
-"""app.py: word constraints and error handling in process; then the real app in a subprocess, used from
-headless Chromium as a person uses it (masks appear, then the answer; bad constraints get a message and the
-app keeps serving), and two requests sent at once through the queue."""
+"""app.py: word constraints, error handling, fast-sampling settings and cancellation in process; then the real app
+in a subprocess, used from headless Chromium as a person uses it (masks appear, then the answer; bad constraints
+get a message and the app keeps serving; Clear stops a running answer), two requests sent at once through the
+queue, and --concurrency / --max_queue."""
 import os
 import re
+import sys
 import threading
+import time
 
 import pytest
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 from browser_demo import AppServer, chromium_path, launch_browser, last_bot_message, send, wait_for_done, \
-    wait_for_step
+    wait_for_step  # noqa: E402
 from app import Demo, DemoError, parse_constraints  # noqa: E402
 from chat import cut_answer  # noqa: E402
 
@@ -87,9 +91,61 @@ def test_respond_streams_every_step_and_reports_errors(demo):
     # malformed constraints: a clear message, no sampling
     box, _, view = run_respond(demo, "Again", history, constraints="banana")[-1]
     assert box == "Again" and "cannot read the word constraint" in view
-    # and the next request is served, here with fast sampling (KV cache + parallel decoding)
-    outputs = run_respond(demo, "Again", history, cache="prefix", threshold=0.5)
-    assert "Done" in outputs[-1][2] and len(outputs) - 2 <= DEFAULTS["steps"]
+    # and the next request is served
+    outputs = run_respond(demo, "Again", history)
+    assert "Done" in outputs[-1][2] and outputs[-1][1][-1]["content"] == expected_answer(
+        demo, history + [{"role": "user", "content": "Again"}])
+
+
+@pytest.fixture(scope="module")
+def bundled_demo():
+    """The demo on the bundled trained model: confident enough for parallel decoding to save steps."""
+    from modeling_llada import DEFAULT_MODEL, load_model_and_tokenizer
+    if not os.path.isfile(os.path.join(DEFAULT_MODEL, "config.json")):
+        pytest.skip("the bundled model is not in models/llada-tiny-instruct")
+    return Demo(*load_model_and_tokenizer(DEFAULT_MODEL, device="cpu"))
+
+
+def test_fast_sampling_settings_reach_generate(bundled_demo):
+    """The KV-cache and threshold settings reach generate(): the answer and the number of steps are those of
+    generate() in that mode (4 steps instead of 32 here), and after each block's first call the model runs on part
+    of the canvas only (the cache)."""
+    demo, question = bundled_demo, "What is 47 + 38?"
+    widths = []
+    handle = demo.model.register_forward_pre_hook(lambda module, args: widths.append(args[0].shape[1]))
+    try:
+        outputs = run_respond(demo, question, cache="prefix", threshold=0.9)
+    finally:
+        handle.remove()
+    text = demo.tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                              tokenize=False)
+    prompt = torch.tensor([demo.tokenizer(text, add_special_tokens=False)["input_ids"]])
+    from generate import generate
+    states = []
+    out = generate(demo.model, prompt, mask_id=demo.mask_id, eos_id=demo.eos_id, eot_id=demo.eot_id, cache="prefix",
+                   threshold=0.9, callback=lambda state: states.append(state.step), **DEFAULTS)
+    expected = demo.tokenizer.decode(cut_answer(out[0, prompt.shape[1]:].tolist(), demo.stop_ids),
+                                     skip_special_tokens=True).strip()
+    _, history, view = outputs[-1]
+    assert history[-1]["content"] == expected == "7 + 8 = 15, carry 1. 4 + 3 + 1 = 8. 47 + 38 = 85."
+    taken = int(re.search(r"Done: (\d+) steps", view).group(1))
+    assert taken == len(states) == len([o for o in outputs if "Step " in o[2]]) and taken < DEFAULTS["steps"] // 4
+    canvas = prompt.shape[1] + DEFAULTS["gen_length"]
+    assert len(widths) == taken and widths[0] == canvas and min(widths) < canvas
+
+
+def test_closing_a_request_stops_its_sampling_thread(demo):
+    """What Clear does to a running request (Gradio closes the event's generator): the sampling thread stops at its
+    next step instead of running the remaining steps."""
+    before = {t for t in threading.enumerate() if t.name == "llada-generate"}
+    stream = demo.respond("Hello there", [], "", 64, 32, 32, 0., 0., "low_confidence", 0.3)  # 32 steps x 0.3 s
+    next(stream)  # the masks
+    assert "Step 1/32" in next(stream)[2]
+    (worker,) = {t for t in threading.enumerate() if t.name == "llada-generate"} - before
+    started = time.monotonic()
+    stream.close()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.monotonic() - started < 2
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +242,60 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
     assert squash(last_bot_message(page)) == squash(
         expected_answer(demo, [{"role": "user", "content": "A third person."}]))
     page.close()
+
+
+def test_clear_during_a_generation_stops_it(server, browser, demo):
+    """Clear while an answer is being denoised: the chat and the view are emptied, no later step or answer of the
+    cancelled request shows up (it would have needed 32 x 0.1 s more), and the next message is answered."""
+    page = browser.new_page()
+    page.goto(server.url)
+    send(page, "A question to interrupt.")
+    status = wait_for_step(page, 0.1)
+    assert status.startswith("Step ")
+    page.locator("#clear").click()
+    page.wait_for_function("document.querySelector('#denoising .llada-status').innerText.startsWith('Cleared')")
+    page.wait_for_timeout(3500)  # longer than the rest of the cancelled answer would have taken
+    assert page.locator("#denoising .llada-status").inner_text().startswith("Cleared")
+    assert page.locator("#chatbot [data-testid='bot']").count() == 0
+    assert page.locator("#denoising .llada-tokens .tok").count() == 0
+    send(page, "Hello again.")
+    wait_for_done(page)
+    assert squash(last_bot_message(page)) == squash(
+        expected_answer(demo, [{"role": "user", "content": "Hello again."}]))
+    assert page.locator("#chatbot [data-testid='bot']").count() == 1
+    page.close()
+
+
+def test_concurrency_and_max_queue(checkpoint, demo):
+    """app.py --concurrency 2 --max_queue 1: two requests are sampled at the same time, a third waits in the queue
+    until one of them is done, and a fourth, with the queue full, is turned away with Gradio's message."""
+    Client = pytest.importorskip("gradio_client").Client
+    with AppServer(checkpoint, extra_args=["--concurrency", "2", "--max_queue", "1"]) as app_server:
+        client = Client(app_server.url, verbose=False)
+
+        def submit(message):  # 32 steps x 0.1 s each
+            return client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.1, "none", 0,
+                                 api_name="/chat")
+
+        def wait(condition, timeout=60):
+            deadline = time.monotonic() + timeout
+            while not condition():
+                assert time.monotonic() < deadline, "timed out"
+                time.sleep(0.05)
+
+        first, second = submit("First user."), submit("Second user.")
+        wait(lambda: len(first.outputs()) > 2 and len(second.outputs()) > 2)  # both streaming at once
+        assert not first.done() and not second.done()
+        third = submit("Third user.")
+        wait(lambda: third.status().code.name == "IN_QUEUE")
+        fourth = submit("Fourth user.")
+        with pytest.raises(Exception, match="Queue is full"):
+            fourth.result(timeout=60)
+        assert len(third.outputs()) == 0 and not (first.done() and second.done())  # still waiting
+        for job, message in ((first, "First user."), (second, "Second user."), (third, "Third user.")):
+            _, history, view = job.result(timeout=120)
+            assert "Done" in view
+            assert message_text(history[-1]) == expected_answer(demo, [{"role": "user", "content": message}])
 
 
 def message_text(message):

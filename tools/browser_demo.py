@@ -3,7 +3,7 @@ port, send messages as a person does, watch the masks and the final answer, take
 
 Used by tests/test_app.py, and on its own to make the README's screenshot with the bundled model:
 
-    python tests/browser_demo.py --screenshot docs/demo.png
+    python tools/browser_demo.py --screenshot docs/demo.png
 """
 import argparse
 import os

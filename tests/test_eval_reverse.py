@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+import torch
 
 from eval_helpers import ROOT, eval_model_path, run
 
@@ -31,32 +32,71 @@ def test_load_couplets_split_and_pairs(tmp_path):
 
 
 def test_reverse_eval_runs(tmp_path_factory, tmp_path):
-    model = eval_model_path(tmp_path_factory)
+    """The command line: every row holds the answer answer_questions() gives with the flags passed (--cfg 0.5 and
+    --eos_inf both change these answers), its hit flag, and the printed accuracy counts the hits."""
+    from modeling_llada import load_model_and_tokenizer
+    model_path = eval_model_path(tmp_path_factory)
     out = tmp_path / "btf.jsonl"
-    result = run([sys.executable, eval_reverse.__file__, "--model", model, "--type", "btf", "--split", "heldout",
+    result = run([sys.executable, eval_reverse.__file__, "--model", model_path, "--type", "btf", "--split", "heldout",
                   "--limit", "4", "--gen_length", "16", "--block_length", "8", "--cfg", "0.5", "--eos_inf",
                   "--device", "cpu", "--output", str(out)], cwd=str(tmp_path))
-    assert "accuracy:" in result.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 4 and all({"question", "target", "answer", "hit"} <= set(r) for r in rows)
+    items = eval_reverse.build_items(eval_reverse.load_couplets(eval_reverse.DEFAULT_DATA, "heldout")[:4], "btf")
+    assert [r["question"] for r in rows] == [i["question"] for i in items]
+    assert [r["target"] for r in rows] == [i["target"] for i in items]
+    model, tokenizer = load_model_and_tokenizer(model_path, device="cpu")
+    questions = [i["question"] for i in items]
+    expected = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, cfg=0.5, eos_inf=True)
+    assert [r["answer"] for r in rows] == expected
+    assert expected != eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8)  # the flags matter
+    assert [r["hit"] for r in rows] == [eval_reverse.is_hit(r["target"], r["answer"]) for r in rows]
+    hits = sum(r["hit"] for r in rows)
+    assert f"accuracy: {100.0 * hits / 4:.2f}% ({hits}/4)" in result.stdout
+
+
+def greedy_continuation(model, ids, length, stop_ids):
+    """Left-to-right greedy decoding of one unpadded prompt, a model call per token: each token is the argmax at
+    the last position; after a stop token the row repeats the smallest stop id."""
+    tokens = list(ids)
+    for _ in range(length):
+        if any(t in stop_ids for t in tokens[len(ids):]):
+            tokens.append(min(stop_ids))
+            continue
+        logits = model(torch.tensor([tokens])).logits[0, -1]
+        tokens.append(int(logits.argmax()))
+    return tokens[len(ids):]
 
 
 def test_autoregressive_twin_is_decoded_left_to_right(tmp_path):
-    """A causal checkpoint (train.py --objective ar) goes through greedy next-token decoding."""
-    import torch
+    """A causal checkpoint (train.py --objective ar) goes through greedy next-token decoding: a left-padded batch
+    gives each row the greedy continuation of its prompt alone, token by token, and a row that emits a stop
+    token keeps emitting EOS."""
     from eval_helpers import make_random_model
     from modeling_llada import load_model_and_tokenizer
 
     path = make_random_model(str(tmp_path / "ar"))
     model, tokenizer = load_model_and_tokenizer(path, device="cpu")
     model.config.causal = True
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.mul_(8)  # varied continuations
+    prompts = [[5, 6, 7], [40, 41, 42, 43, 44, 45]]
+    free = [greedy_continuation(model, p, 8, {-1}) for p in prompts]
+    assert len(set(free[0])) >= 3 and len(set(free[1])) >= 3
+    stop = free[0][2]  # make the first row stop at its third token
+    stops = {stop, tokenizer.eos_token_id}
+    expected = [greedy_continuation(model, p, 8, stops) for p in prompts]
+    assert expected[0][:3] == free[0][:3] and expected[0][3:] == [min(stops)] * 5
+    prompt = torch.full((2, 6), tokenizer.pad_token_id)
+    mask = torch.zeros_like(prompt)
+    for row, p in enumerate(prompts):
+        prompt[row, 6 - len(p):], mask[row, 6 - len(p):] = torch.tensor(p), 1
+    with torch.no_grad():
+        out = eval_reverse.autoregressive_generate(model, prompt, mask, 8, stops)
+    assert out[:, 6:].tolist() == expected
     answers = eval_reverse.answer_questions(model, tokenizer, ['What is the line before: "x"?', "Hi"], 8, 8, 8)
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
-    prompt = torch.tensor([[5, 6, 7]])
-    out = eval_reverse.autoregressive_generate(model, prompt, torch.ones_like(prompt), 4, {tokenizer.eos_token_id})
-    assert out.shape == (1, 7)
-    logits = model(prompt).logits[:, -1]
-    assert out[0, 3].item() == logits.argmax().item()
 
 
 # --- the original release's Chinese poem file (paper Table 4) -------------------------------------------------

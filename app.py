@@ -217,7 +217,7 @@ class Demo:
             cancel.set()
 
     def respond(self, message, history, constraints_text, gen_length, steps, block_length, temperature,
-                cfg_scale, remasking, delay, cache="none", threshold=0.0):
+                cfg_scale, remasking, delay, cache="none", threshold="off"):
         """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs."""
         import gradio as gr
 
@@ -258,7 +258,7 @@ class Demo:
                         temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking)
         if cache and cache != "none":  # fast sampling only when asked: without it generate() is the reference
             settings["cache"] = cache
-        if threshold and float(threshold) > 0:
+        if threshold not in (None, "off"):  # the same meaning as generate()'s: 0 commits a whole block per step
             settings["threshold"] = float(threshold)
         history = history + [{"role": "user", "content": message}]
         pinned = set(constraints)
@@ -325,8 +325,9 @@ def build_demo(demo):
                     delay = gr.Slider(0, 1, value=0.1, step=0.05, label="Animation delay (s per step)")
                 with gr.Accordion("Fast sampling (Fast-dLLM)", open=False):
                     cache = gr.Radio(["none", "prefix", "dual"], value="none", label="KV cache (approximate)")
-                    threshold = gr.Slider(0, 1, value=0, step=0.05,
-                                          label="Parallel decoding threshold (0 = off; steps become a maximum)")
+                    threshold = gr.Dropdown(["off", 0.95, 0.9, 0.8, 0.7, 0.5, 0.0], value="off",
+                                            label="Parallel decoding: commit every masked position above this "
+                                                  "confidence (steps become a maximum; 0: a whole block per step)")
         inputs = [message, chatbot, constraints, gen_length, steps, block_length, temperature, cfg_scale,
                   remasking, delay, cache, threshold]
         outputs = [message, chatbot, view]

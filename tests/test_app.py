@@ -70,7 +70,7 @@ def run_respond(demo, message, history=(), constraints="", **settings):
     outputs = list(demo.respond(message, list(history), constraints, values["gen_length"], values["steps"],
                                 values["block_length"], values["temperature"], values["cfg_scale"],
                                 values["remasking"], values["delay"], values.get("cache", "none"),
-                                values.get("threshold", 0)))
+                                values.get("threshold", "off")))
     return outputs
 
 
@@ -215,7 +215,7 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
     def ask(message):
         try:
             client = Client(server.url, verbose=False)
-            job = client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.05, "none", 0,
+            job = client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.05, "none", "off",
                                 api_name="/chat")
             results[message] = (job.result(timeout=300), job.outputs())
         except Exception as error:  # reported below
@@ -274,7 +274,7 @@ def test_concurrency_and_max_queue(checkpoint, demo):
         client = Client(app_server.url, verbose=False)
 
         def submit(message):  # 32 steps x 0.1 s each
-            return client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.1, "none", 0,
+            return client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.1, "none", "off",
                                  api_name="/chat")
 
         def wait(condition, timeout=60):

@@ -268,3 +268,18 @@ def test_humaneval_scorer_passes_the_canonical_solution():
     problem = read_problems()["HumanEval/0"]
     assert humaneval_process_results(problem, [problem["canonical_solution"]]) == {"pass@1": 1.0}
     assert humaneval_process_results(problem, ["    return True\n"]) == {"pass@1": 0.0}
+
+
+def test_demo_threshold_zero_means_what_it_means_in_generate(checkpoint):
+    """One meaning per value: 'off' is the reference schedule (steps), 0 commits a whole block per step as
+    generate(threshold=0) does (it meant "off" in the demo before)."""
+    from app import Demo
+    from modeling_llada import load_model_and_tokenizer
+
+    demo = Demo(*load_model_and_tokenizer(checkpoint, device="cpu"))
+
+    def steps_taken(threshold):
+        outputs = list(demo.respond("hello", [], "", 16, 16, 8, 0, 0, "low_confidence", 0, "none", threshold))
+        return len(outputs) - 2  # the first yield shows the masks, the last the answer
+
+    assert steps_taken("off") == 16 and steps_taken(0.0) == 2 and steps_taken("0") == 2

@@ -51,24 +51,22 @@ def test_autoregressive_twin_recites_fine_tuned_couplets_both_ways(direction, tm
     assert sum(r["hit"] for r in rows) >= 6
 
 
-def test_shakespeare_perplexity_beats_uniform(tmp_path):
-    """Held-out Shakespeare: the bundled base model (pretraining only; SFT trades this skill away) predicts it
-    well below a uniform guess over the vocabulary."""
+@pytest.mark.parametrize("model, template, claimed", [
+    ("llada-tiny-base", False, 2.17),
+    ("llada-tiny-instruct", True, 2.41),
+])
+def test_shakespeare_bits_per_byte_as_the_card_says(tmp_path, model, template, claimed):
+    """The card's held-out Shakespeare numbers, by the card's commands (the whole held-out passage, mc_num=32,
+    batch_size=32; the Instruct model through its chat template): 2.17 bits per byte for the base model, 2.41 after
+    SFT (uniform: 3.68). Measured with the default seed: 2.172 and 2.406; other seeds move them by up to 0.04
+    (base 2.145-2.172, Instruct 2.370-2.406 over five seeds), hence the 0.05 allowance."""
     pytest.importorskip("lm_eval")
-    import math
-
-    from transformers import AutoTokenizer
     out = str(tmp_path / "ppl")
-    run([sys.executable, os.path.join(ROOT, "eval_llada.py"), "--tasks", "llada_shakespeare", "--limit", "4",
-         "--output_path", out, "--model_args", f"model_path={BASE},mc_num=16,batch_size=16,device=cpu"], cwd=str(tmp_path))
+    command = [sys.executable, os.path.join(ROOT, "eval_llada.py"), "--tasks", "llada_shakespeare", "--output_path",
+               out, "--model_args", f"model_path={os.path.join(ROOT, 'models', model)},mc_num=32,batch_size=32"]
+    run(command + (["--apply_chat_template"] if template else []), cwd=str(tmp_path))
     results, _ = lm_eval_results(out)
-    tokenizer = AutoTokenizer.from_pretrained(BASE)
-    sys.path.insert(0, os.path.join(ROOT, "tasks"))
-    import importlib
-    docs = importlib.import_module("utils").load_shakespeare()["test"]["text"][:4]
-    tokens = sum(len(tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs)
-    uniform_bits_per_byte = tokens * math.log2(len(tokenizer)) / sum(len(d.encode()) for d in docs)
-    assert results["llada_shakespeare"]["bits_per_byte,none"] < 0.8 * uniform_bits_per_byte
+    assert results["llada_shakespeare"]["bits_per_byte,none"] == pytest.approx(claimed, abs=0.05)
 
 
 def test_step_digit_probe_masks_only_result_digits_and_scores_the_bundled_model(capsys):

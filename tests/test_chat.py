@@ -1,6 +1,7 @@
 """chat.py: the token-id history against the chat template, and the real program driven through a
 pseudo-terminal (two turns, an empty line, /reset, /quit, Ctrl-D, Ctrl-C) and through a pipe."""
 import os
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,64 @@ def test_no_stream_through_a_pipe_drops_old_turns(tmp_path, tokenizer):
     assert result.stdout.count("LLaDA: ") == 3
     assert "oldest messages to fit the model's 96-token context" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def run_chat_in_process(checkpoint, monkeypatch, capsys, *flags):
+    """chat.main with one typed message, then Ctrl-D; returns (the keyword arguments of each generate() call with the
+    torch seed at that moment, stdout). generate() itself runs."""
+    import builtins
+
+    import chat
+    calls = []
+
+    def recording_generate(model, prompt, **kwargs):
+        calls.append(dict(kwargs, torch_seed=torch.initial_seed()))
+        return generate(model, prompt, **kwargs)
+
+    typed = iter(["What is 2 + 3?"])
+
+    def fake_input(prompt=""):
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr(chat, "generate", recording_generate)
+    monkeypatch.setattr(builtins, "input", fake_input)
+    assert chat.main(["--model", checkpoint, *flags]) == 0
+    return calls, capsys.readouterr().out
+
+
+def test_sampling_flags_reach_generate(checkpoint, monkeypatch, capsys):
+    """Every sampling flag of chat.py arrives in generate() as given; without flags generate() gets the reference
+    settings and none of the fast options."""
+    calls, out = run_chat_in_process(checkpoint, monkeypatch, capsys, "--gen_length", "32", "--steps", "16",
+                                     "--block_length", "16", "--temperature", "0.7", "--cfg_scale", "1.5",
+                                     "--remasking", "random", "--logits_eos_inf", "--confidence_eos_eot_inf",
+                                     "--cache", "dual", "--threshold", "0.6", "--seed", "123")
+    (kwargs,) = calls
+    assert {key: kwargs[key] for key in ("gen_length", "steps", "block_length", "temperature", "cfg_scale",
+                                         "remasking", "logits_eos_inf", "confidence_eos_eot_inf", "cache",
+                                         "threshold", "torch_seed")} == dict(
+        gen_length=32, steps=16, block_length=16, temperature=0.7, cfg_scale=1.5, remasking="random",
+        logits_eos_inf=True, confidence_eos_eot_inf=True, cache="dual", threshold=0.6, torch_seed=123)
+    assert out.count("LLaDA: ") == 1
+    calls, _ = run_chat_in_process(checkpoint, monkeypatch, capsys)
+    (kwargs,) = calls
+    assert (kwargs["gen_length"], kwargs["steps"], kwargs["block_length"]) == (128, 128, 32)
+    assert (kwargs["temperature"], kwargs["cfg_scale"], kwargs["remasking"]) == (0., 0., "low_confidence")
+    assert not kwargs["logits_eos_inf"] and not kwargs["confidence_eos_eot_inf"]
+    assert "cache" not in kwargs and "threshold" not in kwargs
+
+
+def test_seed_makes_sampled_answers_repeatable(checkpoint):
+    """--seed with --temperature: the same seed gives the same answer, another seed another one."""
+    def answer(seed):
+        result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream",
+                                 "--temperature", "1.0", "--seed", str(seed)], cwd=ROOT, env=ENV,
+                                input="Tell me something.\n", text=True, capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return re.findall(r"LLaDA: (.*)", result.stdout)
+
+    first = answer(1)
+    assert len(first) == 1 and first == answer(1) and first != answer(2)

@@ -45,14 +45,20 @@ def make_varied_model(seed=0, **overrides):
     tokens hold 9-14 distinct tokens per row. The lm head's mask-token row is zeroed, so the mask token (logit 0)
     is practically never the prediction, as in a trained model, and every answer ends fully decoded."""
     torch.manual_seed(seed)
-    model = LLaDAModelLM(tiny_config(**dict(dict(rope_theta=100.0), **overrides))).eval()
+    return vary(LLaDAModelLM(tiny_config(**overrides)).eval(), MASK_ID)
+
+
+def vary(model, mask_id):
+    """make_varied_model's recipe applied in place to a random LLaDAModelLM: weights x8, q and k x3 more, RoPE theta
+    100, the lm head's row of the mask token zeroed. Returns the model."""
+    model.config.rope_theta = 100.0
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if parameter.dim() == 2:
                 parameter.mul_(8)
             if "q_proj" in name or "k_proj" in name:
                 parameter.mul_(3)
-        model.model.transformer.ff_out.weight[MASK_ID] = 0
+        model.model.transformer.ff_out.weight[mask_id] = 0
     return model
 
 
@@ -74,3 +80,10 @@ def tokenizer():
 def checkpoint(tmp_path_factory, tokenizer):
     """A random tiny checkpoint on disk, loadable by path (--model)."""
     return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny-llada")))
+
+
+@pytest.fixture(scope="module")
+def varied_checkpoint(tmp_path_factory, tokenizer):
+    """A random tiny checkpoint whose answers vary (26-35 distinct tokens in 64), for tests that compare a program's
+    answers with generate()'s token for token."""
+    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("varied-llada")), varied=True)

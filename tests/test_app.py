@@ -23,9 +23,9 @@ SCREENSHOT_DIR = os.environ.get("LLADA_SCREENSHOT_DIR")  # keep the screenshots 
 
 
 @pytest.fixture(scope="module")
-def demo(checkpoint):
+def demo(varied_checkpoint):
     from modeling_llada import load_model_and_tokenizer
-    return Demo(*load_model_and_tokenizer(checkpoint, device="cpu"))
+    return Demo(*load_model_and_tokenizer(varied_checkpoint, device="cpu"))
 
 
 def expected_answer(demo, messages, constraints=None):
@@ -149,10 +149,10 @@ def test_closing_a_request_stops_its_sampling_thread(demo):
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint):
+def server(varied_checkpoint):
     if chromium_path() is None:
         pytest.skip("Chromium is not installed (apt-get install chromium); the browser tests need it")
-    with AppServer(checkpoint) as app_server:
+    with AppServer(varied_checkpoint) as app_server:
         yield app_server
 
 
@@ -266,15 +266,15 @@ def test_clear_during_a_generation_stops_it(server, browser, demo):
     page.close()
 
 
-def test_concurrency_and_max_queue(checkpoint, demo):
+def test_concurrency_and_max_queue(varied_checkpoint, demo):
     """app.py --concurrency 2 --max_queue 1: two requests are sampled at the same time, a third waits in the queue
     until one of them is done, and a fourth, with the queue full, is turned away with Gradio's message."""
     Client = pytest.importorskip("gradio_client").Client
-    with AppServer(checkpoint, extra_args=["--concurrency", "2", "--max_queue", "1"]) as app_server:
+    with AppServer(varied_checkpoint, extra_args=["--concurrency", "2", "--max_queue", "1"]) as app_server:
         client = Client(app_server.url, verbose=False)
 
-        def submit(message):  # 32 steps x 0.1 s each
-            return client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", 0.1, "none", "off",
+        def submit(message, delay):  # 32 steps of at least `delay` seconds each
+            return client.submit(message, [], "", 64, 32, 32, 0, 0, "low_confidence", delay, "none", "off",
                                  api_name="/chat")
 
         def wait(condition, timeout=60):
@@ -283,12 +283,12 @@ def test_concurrency_and_max_queue(checkpoint, demo):
                 assert time.monotonic() < deadline, "timed out"
                 time.sleep(0.05)
 
-        first, second = submit("First user."), submit("Second user.")
+        first, second = submit("First user.", 0.3), submit("Second user.", 0.3)  # about 10 s each
         wait(lambda: len(first.outputs()) > 2 and len(second.outputs()) > 2)  # both streaming at once
         assert not first.done() and not second.done()
-        third = submit("Third user.")
+        third = submit("Third user.", 0.0)
         wait(lambda: third.status().code.name == "IN_QUEUE")
-        fourth = submit("Fourth user.")
+        fourth = submit("Fourth user.", 0.0)
         with pytest.raises(Exception, match="Queue is full"):
             fourth.result(timeout=60)
         assert len(third.outputs()) == 0 and not (first.done() and second.done())  # still waiting

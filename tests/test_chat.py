@@ -106,10 +106,10 @@ def final_answer(child):
     return text.split("\x1b[J")[-1].strip(), int(child.match.group(2))
 
 
-def test_chat_in_a_terminal(checkpoint):
+def test_chat_in_a_terminal(varied_checkpoint):
     questions = ["Hello, who are you?", "Tell me more.", None, "A new start."]
-    expected = expected_answers(checkpoint, questions)
-    child = spawn(checkpoint)
+    expected = expected_answers(varied_checkpoint, questions)
+    child = spawn(varied_checkpoint)
     child.expect("You: ")
     child.sendline("Hello, who are you?")
     first = final_answer(child)

@@ -254,16 +254,15 @@ def test_batched_rows_equal_the_one_at_a_time_run(tmp_path):
     from eval_helpers import make_random_model
     from modeling_llada import load_model_and_tokenizer
 
+    from conftest import vary
     model, tokenizer = load_model_and_tokenizer(make_random_model(str(tmp_path / "m")), device="cpu")
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.mul_(8)
+    vary(model, tokenizer.mask_token_id)  # answers with 15-18 distinct tokens each, so equality means something
     questions = [eval_reverse.chinese_question(p["first"], "ftb") for p in POEMS]
     questions += ["君子好逑的上一句是什么？ 直接输出句子即可。", 'What is the next line after: "A line,"?']
     alone = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, batch_size=1)
     together = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, batch_size=len(questions))
     assert together == alone and len(set(len(tokenizer(q)["input_ids"]) for q in questions)) > 1
+    assert min(len(set(tokenizer(a, add_special_tokens=False)["input_ids"])) for a in alone) >= 10
 
     short = torch.tensor([tokenizer("短问题", add_special_tokens=False)["input_ids"]])
     pad = torch.full((1, 5), tokenizer.pad_token_id)

@@ -83,7 +83,7 @@ def test_bbh_free_form_reads_the_first_answer():
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")))
+    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), varied=True)  # answers that vary
 
 
 def few_shot_prompt():

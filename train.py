@@ -26,25 +26,29 @@ Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chu
 {"messages": [{"role", "content"}, ...]} for SFT (system/user/assistant turns, rendered with the tokenizer's
 chat template). Runs on one device or many through accelerate (`accelerate launch train.py ...`; the noise and
 the padding of a global batch do not depend on the number of processes); checkpoints are save_pretrained
-directories (LoRA runs: the adapter) written atomically, and --resume continues from the newest one with the
-same optimizer, scheduler, data position and RNG state. `python train.py merge --adapter RUN/final --out DIR`
+directories (LoRA runs: the adapter) written atomically with a manifest of sha256 hashes, and --resume continues
+from the newest complete one with the same optimizer, scheduler, data position and RNG state; --overwrite starts
+an --out that holds a run over. `python train.py merge --adapter RUN/final --out DIR`
 merges a LoRA adapter into its base. See GUIDELINES.md for recipes.
 """
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
+import pickle
 import re
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
@@ -65,14 +69,17 @@ def read_jsonl(path, stage, tokenizer, seq_len, on_bad_data):
     """Yield tokenised examples from a jsonl file, reporting bad lines with file and line number.
     pretrain: lists of ids (BOS text EOS); sft: dialogues, lists of (prompt ids, answer ids) pairs."""
     bad = 0
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    with open(path, "rb") as handle:  # bytes: a line that is not UTF-8 is bad data like any other
+        for line_number, raw in enumerate(handle, start=1):
             try:
+                line = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
+                if not line.strip():
+                    continue
                 record = json.loads(line)
                 example = (pretrain_example if stage == "pretrain" else sft_dialogue)(record, tokenizer, seq_len)
-            except (json.JSONDecodeError, BadDataError) as error:
+            except (UnicodeDecodeError, json.JSONDecodeError, BadDataError) as error:
+                if isinstance(error, UnicodeDecodeError):
+                    error = f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at column {error.start + 1})"
                 message = f"{path}:{line_number}: {error}"
                 if on_bad_data == "error":
                     raise BadDataError(f"{message} (fix the line, or pass --on_bad_data skip)") from None
@@ -84,10 +91,19 @@ def read_jsonl(path, stage, tokenizer, seq_len, on_bad_data):
         print(f"{path}: skipped {bad} bad lines", file=sys.stderr)
 
 
+def check_text(text, what):
+    """Strings from JSON may hold lone surrogates (\\udc80 escapes), which are not text: the tokenizer fails on them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise BadDataError(f"{what} holds {text[error.start]!r}, a lone surrogate, not text") from None
+
+
 def pretrain_example(record, tokenizer, seq_len):
     text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(text, str) or not text.strip():
         raise BadDataError('missing or empty "text" field')
+    check_text(text, '"text"')
     return [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
@@ -102,6 +118,7 @@ def sft_dialogue(record, tokenizer, seq_len):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str) \
                 or not isinstance(message.get("content"), str):
             raise BadDataError('every message needs string "role" and "content"')
+        check_text(message["role"] + message["content"], "a message")
     if messages[-1]["role"] != "assistant":
         raise BadDataError("the last message must be the assistant's answer")
     pairs = []
@@ -240,15 +257,120 @@ def compute_loss(args, model, batch, mask_id, generator=None, shard=(0, 1)):
 
 # ----------------------------------------------------------------------------------------------- checkpoints
 
+MANIFEST = "manifest.json"
+RUN_FILES = ("final", "log.csv")  # with the step-* checkpoints: what a run leaves that --overwrite replaces
+
+
 def checkpoint_dirs(out_dir):
-    names = sorted(n for n in os.listdir(out_dir) if n.startswith("step-")) if os.path.isdir(out_dir) else []
-    return [os.path.join(out_dir, n) for n in names]
+    """The run's step-N checkpoint folders, oldest first."""
+    names = [n for n in os.listdir(out_dir) if re.fullmatch(r"step-\d+", n)] if os.path.isdir(out_dir) else []
+    return [os.path.join(out_dir, n) for n in sorted(names, key=lambda n: int(n[5:]))]
 
 
-def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep, tokens=0):
+def run_contents(out_dir):
+    """The finished work in out_dir that a new run would replace: step-* checkpoints, final/, log.csv."""
+    names = [os.path.basename(d) for d in checkpoint_dirs(out_dir)]
+    return names + [n for n in RUN_FILES if os.path.exists(os.path.join(out_dir, n))]
+
+
+def clear_run(out_dir):
+    """Start over (--overwrite): remove everything an earlier run wrote to out_dir, and nothing else."""
+    for name in os.listdir(out_dir):
+        if re.fullmatch(r"(tmp-|deleting-)?(step-\d+|final)|log\.csv|loss\.png", name):
+            path = os.path.join(out_dir, name)
+            discard(path) if os.path.isdir(path) else os.remove(path)
+
+
+def hash_file(path, sync=False):
+    """sha256 of a file; sync: also flush it to disk, so a manifest vouches for data that is there."""
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if sync:
+            os.fsync(handle.fileno())
+    return digest
+
+
+def write_manifest(directory, step):
+    """Write directory/manifest.json, the size and sha256 of every other file of the checkpoint: the last file
+    written, so a checkpoint without a valid one is incomplete. Hashing reads the checkpoint once (in threads:
+    hashlib releases the GIL), right after it was written, mostly from the page cache."""
+    names = sorted(os.path.relpath(os.path.join(root, name), directory)
+                   for root, _, files in os.walk(directory) for name in files if name != MANIFEST)
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(lambda name: hash_file(os.path.join(directory, name), sync=True), names))
+    files = {name: {"size": os.path.getsize(os.path.join(directory, name)), "sha256": digest}
+             for name, digest in zip(names, digests)}
+    tmp = os.path.join(directory, MANIFEST + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump({"step": step, "files": files}, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, os.path.join(directory, MANIFEST))
+
+
+def checkpoint_problem(directory):
+    """Why the checkpoint in directory is incomplete or damaged, or None if its files match its manifest."""
+    try:
+        with open(os.path.join(directory, MANIFEST)) as handle:
+            manifest = json.load(handle)
+        step, files = manifest["step"], manifest["files"]
+        sizes = {name: int(entry["size"]) for name, entry in files.items()}
+        hashes = {name: str(entry["sha256"]) for name, entry in files.items()}
+    except FileNotFoundError:
+        return f"no {MANIFEST} (written last: the checkpoint was cut short, or is older than manifests)"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return f"unreadable {MANIFEST} ({error.__class__.__name__}: {error})"
+    if step != int(os.path.basename(directory)[5:]):
+        return f"its {MANIFEST} is for step {step}"
+    for needed in ("trainer_state.json", "state/", "model/"):
+        if not any(name == needed or name.startswith(needed) for name in files):
+            return f"its {MANIFEST} lists no {needed}"
+    for name, size in sizes.items():  # sizes first: cheap, and the usual damage (a cut-short copy)
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            return f"{name} is missing"
+        if os.path.getsize(path) != size:
+            return f"{name} has {os.path.getsize(path)} bytes, its manifest says {size}"
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        for name, digest in zip(hashes, pool.map(lambda name: hash_file(os.path.join(directory, name)), hashes)):
+            if digest != hashes[name]:
+                return f"{name} does not match its sha256 in the manifest"
+    return None
+
+
+def newest_complete_checkpoint(out_dir):
+    """The newest checkpoint whose files match its manifest, warning about each newer one skipped; or None."""
+    for directory in reversed(checkpoint_dirs(out_dir)):
+        problem = checkpoint_problem(directory)
+        if problem is None:
+            return directory
+        print(f"warning: skipping {directory}: {problem}", file=sys.stderr)
+    return None
+
+
+def discard(path):
+    """Delete a folder by renaming it out of the way first, so a kill while deleting leaves no half folder under
+    its name (a half-deleted step-N would look like a checkpoint)."""
+    trash = os.path.join(os.path.dirname(path), "deleting-" + os.path.basename(path))
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def fsync_dir(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep, trainer_state):
     """Write step-NNNNNNN/ {model: save_pretrained + tokenizer (a LoRA run's: the adapter), state: optimizer,
-    scheduler, RNG, trainer_state.json: step and tokens seen} under a temporary name and rename it into place, so
-    a kill at any moment leaves only complete checkpoints."""
+    scheduler, RNG, trainer_state.json: step, tokens and seconds so far, manifest.json: every file's size and
+    sha256, written last} under a temporary name and rename it into place, so a kill at any moment leaves only
+    complete checkpoints, and resuming can tell a damaged one. keep: how many to keep (0: all); checkpoints past
+    this step (skipped as damaged when this run resumed) are left alone until this run saves their step again."""
     final = os.path.join(out_dir, f"step-{step:07d}")
     tmp = os.path.join(out_dir, f"tmp-step-{step:07d}")
     if accelerator.is_main_process:
@@ -256,16 +378,20 @@ def save_checkpoint(accelerator, model, tokenizer, out_dir, step, keep, tokens=0
     accelerator.wait_for_everyone()
     accelerator.save_state(os.path.join(tmp, "state"))
     state_dict = accelerator.get_state_dict(model)
+    accelerator.wait_for_everyone()  # every process's files are written
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(os.path.join(tmp, "model"), state_dict=state_dict)
         tokenizer.save_pretrained(os.path.join(tmp, "model"))
         with open(os.path.join(tmp, "trainer_state.json"), "w") as handle:
-            json.dump({"step": step, "tokens": tokens}, handle)
+            json.dump(dict(trainer_state, step=step), handle)
+        write_manifest(tmp, step)
         if os.path.exists(final):  # the same step saved again (a resumed run that had not moved on)
-            shutil.rmtree(final)
+            discard(final)
         os.replace(tmp, final)
-        for old in checkpoint_dirs(out_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(out_dir)
+        earlier = [d for d in checkpoint_dirs(out_dir) if int(os.path.basename(d)[5:]) <= step]
+        for old in earlier[:-keep] if keep else []:
+            discard(old)
     accelerator.wait_for_everyone()
     return final
 
@@ -278,7 +404,8 @@ def export_final(accelerator, model, tokenizer, out_dir):
         shutil.rmtree(tmp, ignore_errors=True)
         accelerator.unwrap_model(model).save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
-        shutil.rmtree(final, ignore_errors=True)
+        if os.path.exists(final):
+            discard(final)
         os.replace(tmp, final)
     accelerator.wait_for_everyone()
 
@@ -372,7 +499,10 @@ def parse_args(argv=None):
     parser.add_argument("--out", required=True, help="run directory (checkpoints, log.csv, loss.png)")
     parser.add_argument("--init", default=None, help="start from this HF checkpoint (e.g. GSAI-ML/LLaDA-8B-Base)")
     parser.add_argument("--tokenizer", default=None, help="tokenizer dir (default: --init's)")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest complete checkpoint in --out (start if it holds no run)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in an --out that holds a run, deleting its checkpoints, final/ and log")
     parser.add_argument("--d_model", type=int, default=256)
     parser.add_argument("--n_layers", type=int, default=4)
     parser.add_argument("--n_heads", type=int, default=4)
@@ -389,7 +519,7 @@ def parse_args(argv=None):
     parser.add_argument("--grad_clip", type=float, default=1.0)
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="no")
     parser.add_argument("--save_every", type=int, default=200)
-    parser.add_argument("--keep_checkpoints", type=int, default=2)
+    parser.add_argument("--keep_checkpoints", type=int, default=2, help="keep the newest N checkpoints; 0: all")
     parser.add_argument("--eval_every", type=int, default=200)
     parser.add_argument("--eval_batches", type=int, default=8)
     parser.add_argument("--log_every", type=int, default=10)
@@ -428,6 +558,17 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.init is None and args.tokenizer is None:
         parser.error("from scratch, --tokenizer is required (e.g. data/tokenizer)")
+    existing = run_contents(args.out)
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --out, --overwrite deletes it: pass one of them")
+    if existing and not (args.resume or args.overwrite):
+        parser.error(f"{args.out} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
+                     "--overwrite to start over, or choose another --out")
+    if args.resume and "final" in existing and not checkpoint_dirs(args.out):
+        parser.error(f"--resume: {args.out} holds a finished run (final/) but no step-* checkpoint to continue "
+                     "from; pass --overwrite to start over, or choose another --out")
+    if args.keep_checkpoints < 0:
+        parser.error("--keep_checkpoints must be positive, or 0 to keep all")
     if args.resume and args.init is not None and not args.lora_r and checkpoint_dirs(args.out):
         print("--resume: continuing from the run's checkpoint; --init is ignored", file=sys.stderr)
     if args.stage != "sft":
@@ -535,6 +676,31 @@ def evaluate(args, model, eval_set, mask_id, pad_id, device):
     return sum(losses) / len(losses)
 
 
+def resume(accelerator, args, checkpoint):
+    """Load a verified checkpoint's optimizer, scheduler, RNG and (LoRA: adapter) state; return its step, tokens
+    seen and training seconds. A clear error, never a traceback or an inexact resume, when that cannot be done."""
+    def fail(message):  # said once, by the main process
+        message = f"error: --resume: {message}; pass --overwrite to start over, or choose another --out"
+        raise SystemExit(message if accelerator.is_main_process else 1)
+
+    if checkpoint is None:
+        fail(f"{args.out} has no complete checkpoint (see the warnings above)")
+    with open(os.path.join(checkpoint, MANIFEST)) as handle:
+        names = json.load(handle)["files"]
+    rng_files = [name for name in names if re.fullmatch(r"state/random_states_\d+\.pkl", name)]
+    if len(rng_files) != accelerator.num_processes:
+        fail(f"{checkpoint} was written by {len(rng_files)} processes, this run has {accelerator.num_processes}: "
+             "resume with as many as before")
+    try:
+        accelerator.load_state(os.path.join(checkpoint, "state"), **({"strict": False} if args.lora_r else {}))
+        with open(os.path.join(checkpoint, "trainer_state.json")) as handle:
+            state = json.load(handle)
+        return state["step"], state.get("tokens", 0), state.get("seconds", 0.0)
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as error:
+        first_line = (str(error).splitlines() or [""])[0]
+        fail(f"cannot load {checkpoint} ({error.__class__.__name__}: {first_line}); were the model options changed?")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     if argv[:1] == ["merge"]:
@@ -583,21 +749,20 @@ def main(argv=None):
     if args.lora_r:  # the frozen base is --init's: a checkpoint's state holds only the trainable (adapter) tensors
         accelerator.register_save_state_pre_hook(keep_trainable_tensors)
 
-    start_step, tokens_seen = 0, 0
-    checkpoints = checkpoint_dirs(args.out)
+    start_step, tokens_seen, seconds = 0, 0, 0.0
     log_path = os.path.join(args.out, "log.csv")
-    if args.resume and checkpoints:
-        accelerator.load_state(os.path.join(checkpoints[-1], "state"), **({"strict": False} if args.lora_r else {}))
-        with open(os.path.join(checkpoints[-1], "trainer_state.json")) as handle:
-            trainer_state = json.load(handle)
-        start_step, tokens_seen = trainer_state["step"], trainer_state.get("tokens", 0)
-        accelerator.print(f"resumed from {checkpoints[-1]} at step {start_step}")
+    if args.resume and checkpoint_dirs(args.out):
+        # the main process verifies (reading the checkpoint once) and tells the others which one it chose
+        resume_from = [newest_complete_checkpoint(args.out) if accelerator.is_main_process else None]
+        if accelerator.num_processes > 1:
+            broadcast_object_list(resume_from)
+        start_step, tokens_seen, seconds = resume(accelerator, args, resume_from[0])
+        accelerator.print(f"resumed from {resume_from[0]} at step {start_step}")
         if accelerator.is_main_process:
             append_log(log_path, None, resume_step=start_step)
-    elif checkpoints and accelerator.is_main_process:
-        raise SystemExit(f"error: {args.out} already has checkpoints; pass --resume or choose another --out")
-    elif accelerator.is_main_process and os.path.exists(log_path):
-        os.remove(log_path)
+    elif accelerator.is_main_process:  # a new run: nothing of an earlier one (--overwrite) survives
+        clear_run(args.out)
+    accelerator.wait_for_everyone()
 
     with open(os.path.join(args.out, "args.json"), "w") as handle:
         json.dump(vars(args), handle, indent=1)
@@ -608,7 +773,7 @@ def main(argv=None):
     shard = (accelerator.process_index, accelerator.num_processes)
     replay_global_batch = args.replay_batch_size * accelerator.num_processes * args.grad_accum
     data_generator = torch.Generator()
-    started = time.time()
+    started = time.time() - seconds  # training time so far, over resumes
     latest_loss = {}  # by kind of step: args.stage or "replay"
     progress = tqdm(range(start_step, args.max_steps), initial=start_step, total=args.max_steps,
                     disable=not accelerator.is_main_process, desc=f"{args.stage} ({args.objective})")
@@ -655,7 +820,8 @@ def main(argv=None):
             if eval_loss is not None:
                 plot_log(log_path, os.path.join(args.out, "loss.png"))
         if done % args.save_every == 0 or done == args.max_steps:
-            save_checkpoint(accelerator, model, tokenizer, args.out, done, args.keep_checkpoints, tokens_seen)
+            save_checkpoint(accelerator, model, tokenizer, args.out, done, args.keep_checkpoints,
+                            dict(tokens=tokens_seen, seconds=round(time.time() - started, 3)))
     export_final(accelerator, model, tokenizer, args.out)
     accelerator.print(f"done: {os.path.join(args.out, 'final')}")
 

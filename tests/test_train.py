@@ -178,6 +178,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, pretrain_dat
     straight = [line.split(",") for line in (tmp_path / "straight" / "log.csv").read_text().splitlines()[1:]]
     assert [int(row[0]) for row in log] == list(range(1, 31))
     assert [(row[1], row[3]) for row in log] == [(row[1], row[3]) for row in straight]  # losses, tokens seen
+    seconds = [float(row[4]) for row in log]
+    assert seconds == sorted(seconds), seconds  # training time counts on over the resume
 
 
 def test_existing_run_without_resume_is_refused(tmp_path, pretrain_data):
@@ -185,4 +187,5 @@ def test_existing_run_without_resume_is_refused(tmp_path, pretrain_data):
               "--out", tmp_path / "run"]
     assert run_train(*common).returncode == 0
     again = run_train(*common)
-    assert again.returncode != 0 and "pass --resume" in again.stderr
+    assert again.returncode == 2 and "pass --resume" in again.stderr and "--overwrite" in again.stderr
+    assert "Traceback" not in again.stderr

@@ -82,7 +82,8 @@ for auto_class in (AutoModel, AutoModelForMaskedLM):
     assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
     assert type(model).__name__ == "LLaDAModelLM"
     with torch.no_grad():
-        assert torch.equal(model(expected["ids"]).logits, expected["logits"])
+        # another process may take other SIMD code paths for the same matmuls: equal up to float rounding
+        assert torch.allclose(model(expected["ids"]).logits, expected["logits"], rtol=0, atol=1e-5)
     print(auto_class.__name__, "ok")
 """
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))

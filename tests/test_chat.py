@@ -208,14 +208,12 @@ def test_sampling_flags_reach_generate(checkpoint, monkeypatch, capsys):
     assert "cache" not in kwargs and "threshold" not in kwargs
 
 
-def test_seed_makes_sampled_answers_repeatable(checkpoint):
+def test_seed_makes_sampled_answers_repeatable(checkpoint, monkeypatch, capsys):
     """--seed with --temperature: the same seed gives the same answer, another seed another one."""
     def answer(seed):
-        result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream",
-                                 "--temperature", "1.0", "--seed", str(seed)], cwd=ROOT, env=ENV,
-                                input="Tell me something.\n", text=True, capture_output=True, timeout=120)
-        assert result.returncode == 0, result.stderr
-        return re.findall(r"LLaDA: (.*)", result.stdout)
+        _, out = run_chat_in_process(checkpoint, monkeypatch, capsys, *FLAGS, "--temperature", "1.0",
+                                     "--seed", str(seed))
+        return re.findall(r"LLaDA: (.*)", out)
 
     first = answer(1)
     assert len(first) == 1 and first == answer(1) and first != answer(2)

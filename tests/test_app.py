@@ -244,26 +244,32 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
     page.close()
 
 
-def test_clear_during_a_generation_stops_it(server, browser, demo):
-    """Clear while an answer is being denoised: the chat and the view are emptied, no later step or answer of the
-    cancelled request shows up (it would have needed 32 x 0.1 s more), and the next message is answered."""
-    page = browser.new_page()
-    page.goto(server.url)
-    send(page, "A question to interrupt.")
-    status = wait_for_step(page, 0.1)
-    assert status.startswith("Step ")
-    page.locator("#clear").click()
-    page.wait_for_function("document.querySelector('#denoising .llada-status').innerText.startsWith('Cleared')")
-    page.wait_for_timeout(3500)  # longer than the rest of the cancelled answer would have taken
-    assert page.locator("#denoising .llada-status").inner_text().startswith("Cleared")
-    assert page.locator("#chatbot [data-testid='bot']").count() == 0
-    assert page.locator("#denoising .llada-tokens .tok").count() == 0
-    send(page, "Hello again.")
-    wait_for_done(page)
-    assert squash(last_bot_message(page)) == squash(
-        expected_answer(demo, [{"role": "user", "content": "Hello again."}]))
-    assert page.locator("#chatbot [data-testid='bot']").count() == 1
-    page.close()
+@pytest.mark.xfail(strict=True, reason=(
+    "app.py bug: Clear cancels the running request (its sampling thread stops), but streamed updates of that request "
+    "already on their way reach the browser after Clear's own output and put the cancelled exchange back: the chat "
+    "shows the user message and the partial answer again and the view a 'Step k/32' status. Measured with 10 ms "
+    "steps: 6 of 8 Clears ended so; with the default 0.1 s steps on a busy machine, 2 of 4"))
+def test_clear_during_a_generation_leaves_a_cleared_chat(server, browser, demo):
+    """Clear while an answer is being denoised (10 ms per step, so updates stream fast): the chat and the view stay
+    empty and say Cleared, and no later step or answer of the cancelled request shows up. Up to six tries."""
+    for attempt in range(6):
+        page = browser.new_page()
+        page.goto(server.url)
+        delay = page.get_by_role("spinbutton", name="Animation delay (s per step)")  # the slider's number box
+        delay.fill("0.01")
+        delay.press("Enter")
+        send(page, "A question to interrupt.")
+        status = wait_for_step(page, 0.1)
+        assert status.startswith("Step "), status
+        page.locator("#clear").click()
+        page.wait_for_timeout(3000)  # longer than the rest of the cancelled answer would take
+        shown = status_of(page), page.locator("#chatbot [data-testid='bot']").count()
+        page.close()
+        assert shown[0].startswith("Cleared") and shown[1] == 0, f"attempt {attempt + 1}: {shown}"
+
+
+def status_of(page):
+    return page.locator("#denoising .llada-status").inner_text()
 
 
 def test_concurrency_and_max_queue(varied_checkpoint, demo):

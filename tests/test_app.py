@@ -244,7 +244,7 @@ def test_two_users_at_once_are_both_served(server, browser, demo):
     page.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(  # not strict: a quiet machine may win the race six times in a row
     "app.py bug: Clear cancels the running request (its sampling thread stops), but streamed updates of that request "
     "already on their way reach the browser after Clear's own output and put the cancelled exchange back: the chat "
     "shows the user message and the partial answer again and the view a 'Step k/32' status. Measured with 10 ms "

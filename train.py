@@ -1,6 +1,6 @@
 """Pretrain or fine-tune (SFT) a LLaDA mask predictor, or its autoregressive twin.
 
-Objectives (paper section 2, REFERENCE.md section 4):
+Objectives (the LLaDA paper, arXiv:2502.09992, section 2 and Appendix B):
 - diffusion pretraining: t ~ U(0, 1) per sequence, p = (1 - eps) t + eps, every token masked with
   probability p; loss = sum over masked tokens of CE / p, divided by batch * seq_len. 1% of batches are
   cut to a random length in 1..seq_len.

@@ -289,8 +289,12 @@ def test_concurrency_and_max_queue(varied_checkpoint, demo):
                 assert time.monotonic() < deadline, "timed out"
                 time.sleep(0.05)
 
-        first, second = submit("First user.", 0.3), submit("Second user.", 0.3)  # about 10 s each
-        wait(lambda: len(first.outputs()) > 2 and len(second.outputs()) > 2)  # both streaming at once
+        # One at a time: sent together, both can sit in the one-place queue before a worker takes the first, and
+        # the second is then rightly turned away (seen on a loaded machine).
+        first = submit("First user.", 0.5)  # 32 steps: about 16 s each
+        wait(lambda: len(first.outputs()) > 2)
+        second = submit("Second user.", 0.5)
+        wait(lambda: len(second.outputs()) > 2)  # both streaming at once
         assert not first.done() and not second.done()
         third = submit("Third user.", 0.0)
         wait(lambda: third.status().code.name == "IN_QUEUE")

@@ -10,6 +10,7 @@ from accelerate.commands.config.config_args import ClusterConfig
 from safetensors.torch import load_file
 
 from conftest import ROOT
+from test_train import log_rows, run_train
 
 CONFIGS = os.path.join(ROOT, "accelerate_configs")
 DIALOGUES = os.path.join(ROOT, "tests", "data", "dialogues.jsonl")
@@ -30,19 +31,10 @@ def test_accelerate_configs_load_with_the_intended_strategy():
 
 
 def launch(processes, out, common, batch_size):
-    """train.py on `processes` CPU processes through accelerate_configs/ddp.yaml (ACCELERATE_USE_CPU turns its
-    GPU processes into CPU ones on gloo), or plainly for one."""
-    args = [*map(str, common), "--batch_size", str(batch_size), "--out", str(out)]
-    if processes == 1:
-        command = [sys.executable, os.path.join(ROOT, "train.py"), *args]
-    else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-                   os.path.join(CONFIGS, "ddp.yaml"), "--num_processes", str(processes),
-                   "--num_cpu_threads_per_process", "1", os.path.join(ROOT, "train.py"), *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, ACCELERATE_USE_CPU="1"))
+    """train.py on `processes` CPU processes through accelerate_configs/ddp.yaml, or plainly for one; its log rows."""
+    result = run_train(*common, "--batch_size", batch_size, "--out", out, processes=processes)
     assert result.returncode == 0, result.stderr[-3000:]
-    return [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+    return log_rows(out)
 
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])

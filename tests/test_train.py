@@ -2,10 +2,12 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -34,9 +36,36 @@ def sft_lines(n):
                                      {"role": "assistant", "content": f"{i} + 1 = {i + 1}."}]}) for i in range(n)]
 
 
-def run_train(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def train_command(args, processes=1):
+    """train.py's command line as a user types it: plainly, or on `processes` processes through
+    accelerate_configs/ddp.yaml (on a free port: other test runs on the machine may hold accelerate's default)."""
+    args = [os.path.join(ROOT, "train.py"), *map(str, args)]
+    if processes == 1:
+        return [sys.executable, *args]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+            os.path.join(ROOT, "accelerate_configs", "ddp.yaml"), "--num_processes", str(processes),
+            "--num_cpu_threads_per_process", "1", "--main_process_port", str(free_port()), *args]
+
+
+# ACCELERATE_USE_CPU turns ddp.yaml's GPU processes into CPU ones on gloo, and keeps a single process on the CPU
+# too, so runs compared with each other ran on the same device even where there is a GPU
+TRAIN_ENV = dict(os.environ, ACCELERATE_USE_CPU="1")
+
+
+def run_train(*args, processes=1):
+    return subprocess.run(train_command(args, processes), cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=TRAIN_ENV)
+
+
+def log_rows(out):
+    """The rows of a run's log.csv, as lists of strings (step, loss, lr, tokens, seconds, eval_loss, replay_loss)."""
+    return [row.split(",") for row in (out / "log.csv").read_text().splitlines()[1:]]
 
 
 def test_diffusion_sft_loss_never_masks_the_prompt_and_normalises_by_answer_length():
@@ -130,43 +159,54 @@ def test_bad_data_is_reported_with_file_and_line_or_skipped(tmp_path):
     assert f"{data}:5" in skipped.stderr and f"{data}:10" in skipped.stderr and "skipped 2 bad lines" in skipped.stderr
 
 
-@pytest.mark.parametrize("kind", ["full", "lora"])
+@pytest.mark.parametrize("kind", ["full", "lora", "grad_accum", "ddp"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, pretrain_data, checkpoint, kind):
     """Kill -9 mid-run (after the step-6 checkpoint, well before the end), resume, and get the uninterrupted run's
-    weights bit for bit: full pretraining, or a LoRA (dropout on) + gradient checkpointing SFT of a checkpoint."""
-    if kind == "full":
-        common = ["--stage", "pretrain", "--data", pretrain_data, *TINY]
-        weights = "model.safetensors"
-    else:
+    weights bit for bit: full pretraining, a LoRA (dropout on) + gradient checkpointing SFT of a checkpoint,
+    pretraining with --grad_accum 2 (the accumulation must restart on a step boundary), and pretraining on 2 CPU
+    processes through accelerate (every process killed, each one's random state restored)."""
+    processes = 2 if kind == "ddp" else 1
+    if kind == "lora":
         sft = tmp_path / "sft.jsonl"
         sft.write_text("\n".join(sft_lines(40)) + "\n")
         common = ["--stage", "sft", "--data", sft, "--init", checkpoint, "--lora_r", "4", "--lora_dropout", "0.1",
                   "--gradient_checkpointing", "--seq_len", "32", "--batch_size", "4", "--eval_batches", "1",
                   "--log_every", "1", "--threads", "1"]
         weights = "adapter_model.safetensors"
+    else:
+        common = ["--stage", "pretrain", "--data", pretrain_data, *TINY]
+        common += {"full": [], "grad_accum": ["--batch_size", "2", "--grad_accum", "2"],
+                   "ddp": ["--batch_size", "2"]}[kind]
+        weights = "model.safetensors"
     common += ["--max_steps", "30", "--save_every", "3", "--eval_every", "6"]
-    reference = run_train(*common, "--out", tmp_path / "straight")
+    reference = run_train(*common, "--out", tmp_path / "straight", processes=processes)
     assert reference.returncode == 0, reference.stderr
 
     out = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), *map(str, common), "--out", str(out)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(train_command([*common, "--out", out], processes), cwd=ROOT, env=TRAIN_ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not (out / "step-0000006").exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     time.sleep(0.1)  # land somewhere inside the next steps or the next checkpoint write
     assert process.poll() is None, "the run ended before the kill"
-    process.send_signal(signal.SIGKILL)
+    # the launcher and every training process it started: torchrun gives each one a session of its own, so
+    # killing the launcher (or its process group) would leave them training
+    family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    assert processes == 1 or len(family) >= 1 + processes, family
+    for member in family:
+        member.send_signal(signal.SIGKILL)
     process.wait()
+    assert not psutil.wait_procs(family, timeout=30)[1]
     assert not (out / "final").exists()
     checkpoints = sorted(n for n in os.listdir(out) if n.startswith("step-"))
     assert checkpoints and checkpoints[-1] < "step-0000030", checkpoints
     for name in checkpoints:  # whatever survived the kill loads
-        if kind == "full":
-            AutoModel.from_pretrained(out / name / "model")
-        else:
+        if kind == "lora":
             load_model_and_tokenizer(adapter=str(out / name / "model"), device="cpu")
-    resumed = run_train(*common, "--out", out, "--resume")
+        else:
+            AutoModel.from_pretrained(out / name / "model")
+    resumed = run_train(*common, "--out", out, "--resume", processes=processes)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from {out / checkpoints[-1]}" in resumed.stdout + resumed.stderr
     final = load_file(out / "final" / weights)
@@ -174,8 +214,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, pretrain_dat
     assert final.keys() == expected.keys()
     for name, tensor in expected.items():
         assert torch.equal(final[name], tensor), name
-    log = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
-    straight = [line.split(",") for line in (tmp_path / "straight" / "log.csv").read_text().splitlines()[1:]]
+    log, straight = log_rows(out), log_rows(tmp_path / "straight")
     assert [int(row[0]) for row in log] == list(range(1, 31))
     assert [(row[1], row[3]) for row in log] == [(row[1], row[3]) for row in straight]  # losses, tokens seen
     seconds = [float(row[4]) for row in log]

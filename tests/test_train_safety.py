@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import train
-from test_train import TINY, sft_lines
+from test_train import TINY, log_rows, sft_lines
 from train import main, parse_args
 
 RUN = ["--stage", "pretrain", "--max_steps", "6", "--save_every", "2", "--keep_checkpoints", "0", *TINY]
@@ -36,10 +36,6 @@ def finished(tmp_path_factory, data):
     main([*RUN, "--data", data, "--out", out])
     assert sorted(n for n in os.listdir(out) if n.startswith("step-")) == [f"step-000000{i}" for i in (2, 4, 6)]
     return out
-
-
-def log_rows(out):
-    return [row.split(",") for row in (out / "log.csv").read_text().splitlines()[1:]]
 
 
 def usage_error(capsys, argv):

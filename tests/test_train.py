@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+import types
+from collections import Counter
 
 import psutil
 import pytest
@@ -15,7 +17,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from conftest import ROOT
 from modeling_llada import LLaDAModelLM, load_model_and_tokenizer
-from train import batch_indices, collate_sft, diffusion_loss, main
+from train import batch_indices, collate_sft, compute_loss, diffusion_loss, main, make_batch, parse_args
 
 TOKENIZER = os.path.join(ROOT, "data", "tokenizer")
 TINY = ["--tokenizer", TOKENIZER, "--d_model", "32", "--n_layers", "2", "--n_heads", "4", "--seq_len", "32",
@@ -91,6 +93,86 @@ def test_diffusion_sft_loss_never_masks_the_prompt_and_normalises_by_answer_leng
     masked[1, :2] = False
     expected = sum(masked[r].sum() * torch.log(torch.tensor(16.)) / p[r] / n for r, n in enumerate([3, 4])) / 2
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+class TablePredictor(torch.nn.Module):
+    """A stand-in for the network whose cross entropies are known in closed form: the logits at a position are a
+    fixed random row chosen by the token at that position. It records what it was given."""
+
+    def __init__(self, vocab=16):
+        super().__init__()
+        self.table = 3 * torch.randn(vocab, vocab, generator=torch.Generator().manual_seed(0))
+        self.inputs = []
+
+    def forward(self, input_ids):
+        self.inputs.append(input_ids.clone())
+        return types.SimpleNamespace(logits=self.table[input_ids])
+
+    def cost(self, given, target):
+        """The cross entropy of `target` at a position that holds `given`."""
+        return -torch.log_softmax(self.table[given], dim=-1)[target]
+
+
+def test_pretraining_loss_divides_by_batch_times_length_and_estimates_the_mean_cross_entropy():
+    """GUIDELINES.md: the cross entropy of each masked token divided by its p, summed, divided by batch size x
+    sequence length (not by the number of masked tokens), which makes its expectation over the noise the mean cross
+    entropy of every token predicted from a mask."""
+    model, mask_id = TablePredictor(), 15
+    input_ids = torch.randint(0, 15, (3, 10), generator=torch.Generator().manual_seed(1))
+    loss = diffusion_loss(model, input_ids, None, mask_id, generator=torch.Generator().manual_seed(2))
+    draws = torch.Generator().manual_seed(2)  # the same draws: t for each sequence, then a uniform for each token
+    p = (1 - 1e-3) * torch.rand(3, generator=draws) + 1e-3
+    masked = torch.rand(3, 10, generator=draws) < p[:, None]
+    assert torch.equal(model.inputs[0], torch.where(masked, mask_id, input_ids))
+    assert 0 < masked.sum() < masked.numel()
+    expected = sum(model.cost(mask_id, input_ids[r, i]) / p[r] for r, i in masked.nonzero().tolist()) / (3 * 10)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+    input_ids = torch.randint(0, 15, (8, 16), generator=torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(4)
+    mean = torch.stack([diffusion_loss(model, input_ids, None, mask_id, generator) for _ in range(1000)]).mean()
+    assert mean.item() == pytest.approx(model.cost(mask_id, input_ids).mean().item(), rel=0.05)
+
+
+def test_ar_loss_is_next_token_cross_entropy_on_the_clean_text_and_only_the_answer_for_sft():
+    model = TablePredictor()
+    args = parse_args(["--stage", "pretrain", "--objective", "ar", "--data", "x", "--out", "y", "--tokenizer", "t",
+                       "--max_steps", "1"])
+    input_ids = torch.randint(0, 15, (3, 9), generator=torch.Generator().manual_seed(1))
+    loss = compute_loss(args, model, (input_ids, None), mask_id=15)
+    assert torch.equal(model.inputs[-1], input_ids[:, :-1])  # nothing masked, the last token never an input
+    expected = torch.stack([model.cost(input_ids[r, i - 1], input_ids[r, i]) for r in range(3) for i in range(1, 9)])
+    assert loss.item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+    # SFT: each answer token, the EOS padding included, predicted from the token before it; no prompt token
+    input_ids, prompt_lengths = collate_sft([([1, 2, 3], [4, 5]), ([6, 7], [8, 9, 10, 11]), ([1, 2, 3, 4, 5], [6])],
+                                            pad_id=14)
+    loss = compute_loss(args, model, (input_ids, prompt_lengths), mask_id=15)
+    answer = [(r, i) for r in range(3) for i in range(int(prompt_lengths[r]), input_ids.shape[1])]
+    assert len(answer) == 3 + 4 + 1
+    expected = torch.stack([model.cost(input_ids[r, i - 1], input_ids[r, i]) for r, i in answer])
+    assert loss.item() == pytest.approx(expected.mean().item(), rel=1e-5)
+
+
+def test_one_pretraining_batch_in_a_hundred_is_cut_to_a_random_length():
+    """Over 20,000 seeded draws of make_batch: 1% of the batches cut, each whole batch to one length uniform in
+    1..seq_len; autoregressive batches never."""
+    argv = ["--stage", "pretrain", "--data", "x", "--out", "y", "--tokenizer", "t", "--max_steps", "1",
+            "--seq_len", "8"]
+    source = torch.arange(40 * 8).view(40, 8)
+    indices = torch.tensor([3, 17, 5, 30])
+    args, generator = parse_args(argv), torch.Generator().manual_seed(0)
+    widths = Counter()
+    for _ in range(20000):
+        input_ids, _ = make_batch(source, indices, "pretrain", args, 1, "cpu", generator)
+        widths[input_ids.shape[1]] += 1
+        if input_ids.shape[1] < 8:
+            assert torch.equal(input_ids, source[indices, :input_ids.shape[1]])
+    # a cut to 8 leaves the batch whole: 1% x 7/8 of the batches visibly cut, 175 expected (standard deviation 13)
+    assert 120 < 20000 - widths[8] < 230, widths
+    assert sorted(widths) == list(range(1, 9)) and all(8 < widths[n] < 50 for n in range(1, 8)), widths  # 25 each
+    ar = parse_args([*argv, "--objective", "ar"])
+    assert all(make_batch(source, indices, "pretrain", ar, 1, "cpu", generator)[0].shape == (4, 8) for _ in range(2000))
 
 
 def test_grouped_batches_hold_similar_lengths_cover_the_epoch_and_depend_only_on_the_step():

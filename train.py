@@ -723,8 +723,9 @@ def main(argv=None):
         dataset = load_dataset(args.data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
         if args.eval_data:
             eval_set = load_dataset(args.eval_data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
-        else:  # hold out the last 1% (at least one batch) for the eval loss
-            held_out = max(args.batch_size, len(dataset) // 100)
+        else:  # hold out the last 1% (at least one global batch) for the eval loss; a function of the global
+            # batch, not of its split into processes and micro-batches, which must not change the training data
+            held_out = max(args.batch_size * accelerator.num_processes * args.grad_accum, len(dataset) // 100)
             dataset, eval_set = dataset[:-held_out], dataset[-held_out:]
         if args.stage == "sft":  # the eval loss scores every turn of the held-out dialogues (or only the last)
             dataset = select_turns(dataset, args.multiturn)

@@ -223,6 +223,40 @@ def test_pretrain_sft_and_ar_runs_write_loadable_checkpoints_and_logs(tmp_path, 
     assert AutoModel.from_pretrained(tmp_path / "ar" / "final").config.causal
 
 
+@pytest.mark.parametrize("grad_clip", ["0", "0.05"])
+def test_grad_accum_2_of_b_rows_steps_as_one_batch_of_2b(tmp_path, pretrain_data, monkeypatch, grad_clip):
+    """At each of its steps the optimizer gets the gradient of the whole global batch: --grad_accum 2 of 2 rows
+    gives the gradients of --grad_accum 1 of the same 4 rows, step by step. The autoregressive objective, as its loss
+    draws no noise (the masks of 2 x 2 rows and of 4 rows are other draws). Unclipped, so that the gradient's scale
+    shows (AdamW's update would hide it); clipped, where the sum must be clipped, not each micro-batch."""
+    gradients = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def step(self, closure=None):
+            gradients[-1].append([p.grad.clone() for group in self.param_groups for p in group["params"]])
+            return super().step(closure)
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
+    logs = []
+    for grad_accum, batch_size in ((2, 2), (1, 4)):
+        gradients.append([])
+        out = tmp_path / f"accum-{grad_accum}"
+        main(["--stage", "pretrain", "--objective", "ar", "--data", pretrain_data, "--out", out, *TINY, "--batch_size",
+              batch_size, "--grad_accum", grad_accum, "--grad_clip", grad_clip, "--max_steps", "3", "--warmup_steps",
+              "1", "--lr", "1e-2", "--save_every", "3", "--eval_every", "3"])
+        logs.append(log_rows(out))
+    accumulated, whole = gradients
+    assert len(accumulated) == len(whole) == 3  # one optimizer step per global batch
+    for step, (a, w) in enumerate(zip(accumulated, whole), start=1):
+        for a_grad, w_grad in zip(a, w):
+            torch.testing.assert_close(a_grad, w_grad, rtol=1e-4, atol=1e-6, msg=lambda m: f"step {step}: {m}")
+    for a_row, w_row in zip(*logs):  # the logged loss is the global batch's; lr and tokens seen per step
+        assert float(a_row[1]) == pytest.approx(float(w_row[1]), abs=2e-5) and a_row[2:4] == w_row[2:4]
+    accumulated, whole = (load_file(tmp_path / f"accum-{n}" / "final" / "model.safetensors") for n in (2, 1))
+    for name, tensor in whole.items():
+        torch.testing.assert_close(accumulated[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_bad_data_is_reported_with_file_and_line_or_skipped(tmp_path):
     lines = sft_lines(30)
     lines[4] = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]})

@@ -734,9 +734,11 @@ def main(argv=None):
             if args.replay_data else None
     except (BadDataError, OSError) as error:
         raise SystemExit(f"error: {error}")
-    if len(dataset) < args.batch_size * accelerator.num_processes:
-        raise SystemExit(f"error: {args.data} has {len(dataset)} training examples, fewer than one global batch "
-                         f"({args.batch_size} x {accelerator.num_processes} processes); lower --batch_size")
+    if len(dataset) < args.batch_size * accelerator.num_processes * args.grad_accum:
+        eval_note = "" if args.eval_data else f" ({held_out} more held out for the eval loss, or pass --eval_data)"
+        raise SystemExit(f"error: {args.data} has {len(dataset)} training examples{eval_note}, fewer than one global "
+                         f"batch ({args.batch_size} x {accelerator.num_processes} processes x {args.grad_accum} "
+                         "accumulation steps); lower --batch_size or --grad_accum")
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in trainable if p.dim() >= 2]

@@ -257,6 +257,20 @@ def test_grad_accum_2_of_b_rows_steps_as_one_batch_of_2b(tmp_path, pretrain_data
         torch.testing.assert_close(accumulated[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
 
 
+def test_a_global_batch_larger_than_the_data_is_a_clear_error(tmp_path, pretrain_data):
+    """60 chunks of 32 tokens, fewer than 4 rows x 16 accumulation steps; or, a global batch (32) held out for the
+    eval loss, 28 left for 4 x 8."""
+    argv = ["--stage", "pretrain", "--data", pretrain_data, *TINY, "--max_steps", "1", "--out", tmp_path / "run"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--eval_data", pretrain_data, "--grad_accum", "16"])
+    assert "60 training examples, fewer than one global batch (4 x 1 processes x 16 accumulation steps); lower " \
+           "--batch_size or --grad_accum" in str(exit_info.value)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--grad_accum", "8"])
+    assert "28 training examples (32 more held out for the eval loss, or pass --eval_data), fewer than one global " \
+           "batch (4 x 1 processes x 8 accumulation steps)" in str(exit_info.value)
+
+
 def test_bad_data_is_reported_with_file_and_line_or_skipped(tmp_path):
     lines = sft_lines(30)
     lines[4] = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]})

@@ -644,9 +644,10 @@ def lora_target_modules(targets):
 
 def make_batch(source, indices, stage, args, pad_id, device, generator, turns=None, shard=(0, 1)):
     """This process's rows of a global micro-batch. indices: the global micro-batch's examples (processes x
-    batch_size); shard=(process index, processes). SFT: turns are uniform draws in [0, 1) choosing each
-    dialogue's pair (default: its first); every process pads to the global micro-batch's longest example, so a
-    batch does not depend on the number of processes."""
+    batch_size); shard=(process index, processes). Diffusion pretraining: generator draws whether the batch is one
+    of the 1% cut to a random length (None: never cut, for eval batches). SFT: turns are uniform draws in [0, 1)
+    choosing each dialogue's pair (default: its first); every process pads to the global micro-batch's longest
+    example, so a batch does not depend on the number of processes."""
     index, count = shard
     rows = slice(index * len(indices) // count, (index + 1) * len(indices) // count)
     if stage == "sft":
@@ -656,21 +657,23 @@ def make_batch(source, indices, stage, args, pad_id, device, generator, turns=No
         input_ids, prompt_lengths = collate_sft(pairs[rows], pad_id, args.pad_to_multiple_of, args.seq_len, longest)
         return input_ids.to(device), prompt_lengths.to(device)
     input_ids = source[indices[rows]]
-    if args.objective == "diffusion" and torch.rand((), generator=generator) < 0.01:
+    if generator is not None and args.objective == "diffusion" and torch.rand((), generator=generator) < 0.01:
         input_ids = input_ids[:, :int(torch.randint(1, args.seq_len + 1, (), generator=generator))]
     return input_ids.to(device), None
 
 
 @torch.no_grad()
 def evaluate(args, model, eval_set, mask_id, pad_id, device):
-    """Mean loss over fixed eval batches with a fixed masking seed, so runs and steps are comparable."""
+    """Mean loss over fixed eval batches with a fixed masking seed, so runs and steps are comparable. Eval batches
+    are whole: the 1% crop is a training augmentation (drawn from the batch index, it used to cut eval batch 3,
+    one of the default 8, to a random length)."""
     model.eval()
     generator = torch.Generator(device=device).manual_seed(1234)
     size = len(eval_set)
     losses = []
     for b in range(args.eval_batches):
         indices = torch.arange(b * args.batch_size, (b + 1) * args.batch_size) % size
-        batch = make_batch(eval_set, indices, args.stage, args, pad_id, device, torch.Generator().manual_seed(b))
+        batch = make_batch(eval_set, indices, args.stage, args, pad_id, device, generator=None)
         losses.append(compute_loss(args, model, batch, mask_id, generator).item())
     model.train()
     return sum(losses) / len(losses)

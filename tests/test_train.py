@@ -12,6 +12,7 @@ from collections import Counter
 import psutil
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
@@ -269,6 +270,42 @@ def test_a_global_batch_larger_than_the_data_is_a_clear_error(tmp_path, pretrain
         main([*argv, "--grad_accum", "8"])
     assert "28 training examples (32 more held out for the eval loss, or pass --eval_data), fewer than one global " \
            "batch (4 x 1 processes x 8 accumulation steps)" in str(exit_info.value)
+
+
+@pytest.mark.parametrize("objective", ["ar", "diffusion"])
+def test_eval_loss_is_the_loss_on_eval_data(tmp_path, pretrain_data, objective):
+    """log.csv's eval_loss at the last step equals the final model's loss on --eval_data's first --eval_batches x
+    --batch_size chunks, computed here from the file: whole chunks (no training crop: batch 3 of the eval would
+    be cut otherwise), the diffusion masks drawn from seed 1234."""
+    eval_data = tmp_path / "eval.jsonl"
+    eval_data.write_text("".join(json.dumps({"text": f"Eval {i}: rough winds do shake the darling buds of May."})
+                                 + "\n" for i in range(12)))
+    out = tmp_path / "run"
+    main(["--stage", "pretrain", "--objective", objective, "--data", pretrain_data, "--eval_data", eval_data, "--out",
+          out, *TINY, "--batch_size", "2", "--eval_batches", "4", "--max_steps", "2", "--eval_every", "2",
+          "--save_every", "2", "--lr", "1e-2", "--warmup_steps", "1"])
+    logged = [row[5] for row in log_rows(out)]
+    assert logged[0] == "" and logged[1]
+
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER)
+    model = LLaDAModelLM.from_pretrained(out / "final").eval()
+    stream = []  # <|startoftext|> text <|endoftext|>, documents packed into --seq_len chunks
+    for line in eval_data.read_text().splitlines():
+        text = json.loads(line)["text"]
+        stream += [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"],
+                   tokenizer.eos_token_id]
+    chunks = torch.tensor(stream[:len(stream) // 32 * 32]).view(-1, 32)
+    assert len(chunks) >= 8
+    generator = torch.Generator().manual_seed(1234)
+    losses = []
+    with torch.no_grad():
+        for batch in chunks[:8].split(2):
+            if objective == "ar":
+                logits = model(batch[:, :-1]).logits
+                losses.append(F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten()))
+            else:
+                losses.append(diffusion_loss(model, batch, None, tokenizer.mask_token_id, generator))
+    assert float(logged[1]) == pytest.approx(torch.stack(losses).mean().item(), abs=2e-5)
 
 
 def test_bad_data_is_reported_with_file_and_line_or_skipped(tmp_path):

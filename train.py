@@ -715,6 +715,9 @@ def main(argv=None):
     # scheduler step once per optimizer step (by default it steps once per process, for per-process dataloaders)
     accelerator = Accelerator(mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.grad_accum,
                               dataloader_config=DataLoaderConfiguration(split_batches=True))
+    if args.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        # accelerate takes fp16 on a CPU without a word and trains in float32 (no autocast, no gradient scaler)
+        raise SystemExit("error: --mixed_precision fp16 needs a GPU; on a CPU it would train in float32 (use bf16)")
     set_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.init)

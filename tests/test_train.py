@@ -1,4 +1,5 @@
-"""train.py as a user runs it: objectives, bad data, checkpoints, and a SIGKILL followed by --resume."""
+"""train.py as a user runs it: the objectives against closed forms, the options (--grad_accum, --mixed_precision,
+--eval_data), bad data, checkpoints, and a SIGKILL followed by --resume."""
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
+import train
 from conftest import ROOT
 from modeling_llada import LLaDAModelLM, load_model_and_tokenizer
 from train import batch_indices, collate_sft, compute_loss, diffusion_loss, main, make_batch, parse_args
@@ -270,6 +272,49 @@ def test_a_global_batch_larger_than_the_data_is_a_clear_error(tmp_path, pretrain
         main([*argv, "--grad_accum", "8"])
     assert "28 training examples (32 more held out for the eval loss, or pass --eval_data), fewer than one global " \
            "batch (4 x 1 processes x 8 accumulation steps)" in str(exit_info.value)
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one state per process and refuses another --mixed_precision in it; a test that trains in
+    process with several finds it empty and leaves it empty."""
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state()
+    yield AcceleratorState._reset_state
+    AcceleratorState._reset_state()
+
+
+def test_mixed_precision_bf16_runs_the_network_in_bf16_and_keeps_float32_weights(tmp_path, pretrain_data, monkeypatch,
+                                                                                 fresh_accelerate_state):
+    head_dtypes = []
+    build_model = train.build_model
+
+    def build_watched_model(*args):
+        model = build_model(*args)
+        model.model.transformer.ff_out.register_forward_hook(lambda module, inputs, output:
+                                                             head_dtypes.append(output.dtype))
+        return model
+
+    monkeypatch.setattr(train, "build_model", build_watched_model)
+    common = ["--stage", "pretrain", "--data", pretrain_data, *TINY, "--max_steps", "2", "--save_every", "2",
+              "--eval_every", "2"]
+    main([*common, "--out", tmp_path / "fp32"])
+    fresh_accelerate_state()
+    main([*common, "--out", tmp_path / "bf16", "--mixed_precision", "bf16"])
+    assert head_dtypes == [torch.float32] * 3 + [torch.bfloat16] * 3  # two training steps and the eval
+    fp32, bf16 = (load_file(tmp_path / run / "final" / "model.safetensors") for run in ("fp32", "bf16"))
+    assert {tensor.dtype for tensor in bf16.values()} == {torch.float32}
+    assert any(not torch.equal(bf16[name], fp32[name]) for name in fp32)
+    for fp32_row, bf16_row in zip(log_rows(tmp_path / "fp32"), log_rows(tmp_path / "bf16")):
+        assert fp32_row[1] != bf16_row[1] and float(bf16_row[1]) == pytest.approx(float(fp32_row[1]), rel=0.02)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 trains on a GPU")
+def test_mixed_precision_fp16_on_the_cpu_is_an_error_not_float32(tmp_path, pretrain_data, fresh_accelerate_state):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--stage", "pretrain", "--data", pretrain_data, *TINY, "--max_steps", "1", "--mixed_precision", "fp16",
+              "--out", tmp_path / "fp16"])
+    assert "--mixed_precision fp16 needs a GPU" in str(exit_info.value) and "bf16" in str(exit_info.value)
 
 
 @pytest.mark.parametrize("objective", ["ar", "diffusion"])

@@ -17,7 +17,13 @@ model_args (the reference's names and defaults, plus a few of this project's):
   pad_to_multiple_of 16 (length buckets, see below), truncation False (left-truncate over-long prompts
   for generation instead of raising),
   honor_max_gen_toks False, cut_at_eos False (opt-ins that change what generation returns, see below),
-  peft (a LoRA adapter directory, merged into the model; lm-eval's own name for it).
+  peft (a LoRA adapter directory, merged into the model; lm-eval's own name for it),
+  cache None, threshold None, factor None, early_exit False, block_logits None (generate()'s fast sampling
+  options, all off by default: the reference sampler).
+
+Speed: every run records, per generation task, the forward passes per answer token, answer tokens per second
+and wall time of generation (eval_speed.py), prints them at the end and writes them as speed_<date>.json beside
+lm-eval's results_<date>.json under --output_path.
 
 batch_size is the reference's: the Monte Carlo batch of a likelihood request (mc_num / batch_size rounds, the
 mask counts stratified within each batch, so it changes the estimator), and, for generation, how many prompts
@@ -46,10 +52,12 @@ the same numbers. Sampling with temperature > 0 or random remasking runs one req
 per request, for the same reason.
 """
 
+import argparse
 import hashlib
 import logging
 import os
 import sys
+import time
 from collections import defaultdict
 
 import torch
@@ -60,7 +68,8 @@ TASKS_DIR = os.path.join(ROOT, "tasks")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from generate import check_sampling_options, generate, model_logits  # noqa: E402
+from eval_speed import SpeedRecord, table  # noqa: E402
+from generate import check_sampling_options, generate, model_logits, parse_fast_options  # noqa: E402
 from get_log_likelihood import forward_process  # noqa: E402
 
 from lm_eval.api.model import LM  # noqa: E402
@@ -118,11 +127,13 @@ def plan_generation(gen_length, steps, block_length, max_gen_toks=None, honor_ma
 
 @register_model("llada_dist")
 class LLaDAEvalHarness(LM):
+    last = None  # the harness built last: main() reports its speed after the run
     def __init__(self, model_path=None, mask_id=None, max_length=4096, batch_size=32, mc_num=128,
                  is_check_greedy=True, cfg=0., steps=1024, gen_length=1024, block_length=1024,
                  remasking="low_confidence", temperature=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
                  seed=1234, device=None, dtype=None, forward_batch=None, pad_to_multiple_of=16, truncation=False,
-                 honor_max_gen_toks=False, cut_at_eos=False, peft=None, max_batch_size=None, **kwargs):
+                 honor_max_gen_toks=False, cut_at_eos=False, peft=None, max_batch_size=None, cache=None,
+                 threshold=None, factor=None, early_exit=False, block_logits=None, **kwargs):
         super().__init__()
         if kwargs:
             logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
@@ -139,11 +150,16 @@ class LLaDAEvalHarness(LM):
         self.steps, self.gen_length, self.block_length = int(steps), int(gen_length), int(block_length)
         self.remasking = remasking
         self.temperature = float(temperature)
-        # every sampling option checked now, not at the first generation request hours into a run
-        check_sampling_options(self.steps, self.gen_length, self.block_length, self.temperature, self.cfg,
-                               self.remasking)
         self.logits_eos_inf = _as_bool(logits_eos_inf)
         self.confidence_eos_eot_inf = _as_bool(confidence_eos_eot_inf)
+        # every sampling option checked now, not at the first generation request hours into a run
+        self.fast = parse_fast_options(cache, threshold, factor, early_exit, block_logits)
+        check_sampling_options(self.steps, self.gen_length, self.block_length, self.temperature, self.cfg,
+                               self.remasking, self.fast["cache"], self.fast["threshold"], self.fast["factor"],
+                               self.fast["early_exit"], self.logits_eos_inf)
+        self.speed = SpeedRecord(dict(gen_length=self.gen_length, steps=self.steps, block_length=self.block_length,
+                                      batch_size=self.batch_size, **self.fast))
+        LLaDAEvalHarness.last = self
         self.seed = int(seed)
         self.pad_multiple = max(1, int(pad_to_multiple_of))
         self.truncation = _as_bool(truncation)
@@ -435,9 +451,10 @@ class LLaDAEvalHarness(LM):
     @torch.no_grad()
     def generate_until(self, requests, disable_tqdm=False):
         """Answers in the requests' order. With batch_size 1, or when sampling, each prompt runs alone and unpadded
-        (the reference's call); otherwise prompts of one length bucket and setting run together, left-padded to
-        the bucket's length with the padding masked out of attention, so a prompt's answer depends only on its
-        own bucket, never on the other prompts of its batch."""
+        (the reference's call); otherwise prompts of one task, length bucket and setting run together, left-padded
+        to the bucket's length with the padding masked out of attention, so a prompt's answer depends only on its
+        own bucket, never on the other prompts of its batch. Each batch's speed goes to its task in self.speed
+        (on the first process, gathered from all)."""
         prepared, groups = [], defaultdict(list)
         for index, request in enumerate(requests):
             context, gen_kwargs = request.args
@@ -448,13 +465,14 @@ class LLaDAEvalHarness(LM):
                 padded, single = len(prompt), index
             else:
                 padded, single = bucket_length(len(prompt), self.pad_multiple, self.max_length - setting[0]), -1
-            key = (setting, padded, single)
+            key = (request.task_name, setting, padded, single)
             prepared.append((context, prompt, until, max_gen_toks))
             groups[key].append(index)
         from tqdm import tqdm
         outputs = [None] * len(requests)
+        speed = SpeedRecord()
         progress = tqdm(total=len(requests), desc="llada generate", disable=disable_tqdm or self._rank != 0)
-        for (setting, padded, single), indices in groups.items():
+        for (task, setting, padded, single), indices in groups.items():
             length, steps, block, temperature = setting
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
@@ -469,15 +487,22 @@ class LLaDAEvalHarness(LM):
                     attention = None
                 else:
                     attention = attention.to(self.device)
+                stats, start_time = {}, time.perf_counter()
                 out = generate(self.model, prompt.to(self.device), attention_mask=attention,
                                steps=steps, gen_length=length, block_length=block, temperature=temperature,
                                cfg_scale=self.cfg, remasking=self.remasking, mask_id=self.mask_id,
                                logits_eos_inf=self.logits_eos_inf, confidence_eos_eot_inf=self.confidence_eos_eot_inf,
-                               eos_id=self.eos_id, eot_id=self.eot_id)
+                               eos_id=self.eos_id, eot_id=self.eot_id, stats=stats, **self.fast)
+                answers = out[:, padded:].tolist()  # waits for the device, so the time below is the sampling's
+                speed.add(task, len(chunk), length, stats, time.perf_counter() - start_time)
                 for row, i in enumerate(chunk):
-                    outputs[i] = self._postprocess(out[row, padded:].tolist(), prepared[i][2], prepared[i][3])
+                    outputs[i] = self._postprocess(answers[row], prepared[i][2], prepared[i][3])
                 progress.update(len(chunk))
         progress.close()
+        this_call = SpeedRecord()
+        for tasks in self.gather_object(speed.tasks) or []:  # every process's record, on the first process
+            this_call.merge(tasks, side_by_side=True)
+        self.speed.merge(this_call.tasks)
         for request, text in zip(requests, outputs):
             self.cache_hook.add_partial("generate_until", request.args, text)
         return outputs
@@ -521,7 +546,32 @@ def main(argv=None):
         argv += ["--include_path", TASKS_DIR]
     sys.argv = [sys.argv[0]] + command + argv
     from lm_eval.__main__ import cli_evaluate
+    LLaDAEvalHarness.last = None
     cli_evaluate()
+    harness = LLaDAEvalHarness.last
+    if command == ["run"] and harness is not None and harness.speed.tasks and harness._rank == 0:
+        output = argparse.ArgumentParser(add_help=False)
+        output.add_argument("--output_path", "-o")
+        report_speed(harness.speed, output.parse_known_args(argv)[0].output_path)
+
+
+def report_speed(speed, output_path):
+    """Print the run's speed table and write it as speed_<date>.json beside the newest results file that lm-eval
+    wrote for output_path: <folder>/<model>/results_<date>.json, or, for an output_path x.json, x_<date>.json."""
+    print("llada_dist sampling speed (generation tasks):\n" + table(speed.summary()))
+    if output_path is None:
+        return
+    if output_path.endswith(".json"):
+        folder, prefix = os.path.dirname(output_path) or ".", os.path.basename(output_path)[:-len(".json")] + "_"
+    else:
+        folder, prefix = output_path, "results_"
+    results = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
+               if name.startswith(prefix) and name.endswith(".json")]
+    if results:
+        newest = max(results, key=os.path.getmtime)
+        path = os.path.join(os.path.dirname(newest), "speed_" + os.path.basename(newest)[len(prefix):])
+        speed.write(path)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

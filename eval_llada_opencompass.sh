@@ -12,6 +12,8 @@
 # path. Environment: OPENCOMPASS (the opencompass command; default: .venv-opencompass/bin/opencompass if
 # present, else `opencompass` on PATH), LLADA_MODEL_PATH (a local checkpoint overriding the config's hub id),
 # LLADA_OC_LIMIT (first N questions of the offline dataset), WORK_DIR (default runs/opencompass; -w wins).
+# After each run the sampling speed of every dataset (forward passes per answer token, answer tokens per second,
+# wall time) is gathered into <run folder>/speed.json and printed (eval_speed.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -z "${OPENCOMPASS:-}" ]]; then
@@ -22,12 +24,18 @@ fi
 export PYTHONPATH="$ROOT/opencompass:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 # run CONFIG WORK_DIR [opencompass args]: OpenCompass writes temporary files under ./tmp, so it runs inside
-# the work directory, not the repository.
+# the work directory, not the repository. Then the speed table of the run folder it wrote (the newest).
 run() {
   local config="$1" work_dir="$2"; shift 2
   mkdir -p "$work_dir"
   work_dir="$(cd "$work_dir" && pwd)"
   (cd "$work_dir" && "$OPENCOMPASS" "$config" -w "$work_dir" "$@")
+  local speed
+  speed="$(ls -td "$work_dir"/*/speed 2>/dev/null | head -n 1)"
+  if [[ -n "$speed" ]]; then
+    echo "LLaDA sampling speed ($(dirname "$speed")/speed.json):"
+    python3 "$ROOT/eval_speed.py" "$(dirname "$speed")"
+  fi
 }
 
 # The original release's example lists, in its order.

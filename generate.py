@@ -33,7 +33,8 @@ class StepState(NamedTuple):
 
     x: the canvas (b, prompt_len + gen_length) after this step's commits; committed: bool (b, L), the
     positions committed at this step; confidence: (b, L) float, the confidence each position's prediction
-    had at this step; step: 0-based index over all steps; block: 0-based block index."""
+    had at this step (-inf where the step decided nothing: outside its region, and in rows that sat it out, see
+    generate()); step: 0-based index over all steps; block: 0-based block index."""
     step: int
     block: int
     x: torch.Tensor
@@ -71,7 +72,8 @@ def select_top_k(confidence, k):
 
 
 def check_sampling_options(steps, gen_length, block_length, temperature=0., cfg_scale=0.,
-                           remasking="low_confidence"):
+                           remasking="low_confidence", cache=None, threshold=None, factor=None, early_exit=False,
+                           logits_eos_inf=False):
     """ValueError saying what to change when generate() could not run with these options; returns the number
     of blocks. The harnesses call it when they are built, before any request."""
     if gen_length <= 0 or block_length <= 0 or steps <= 0:
@@ -90,14 +92,16 @@ def check_sampling_options(steps, gen_length, block_length, temperature=0., cfg_
         raise ValueError(f"remasking must be one of {REMASKING}, got {remasking!r}")
     if not (math.isfinite(temperature) and math.isfinite(cfg_scale)) or temperature < 0 or cfg_scale < 0:
         raise ValueError(f"temperature and cfg_scale must be finite and >= 0 (got {temperature}, {cfg_scale})")
+    _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf)
     return num_blocks
 
 
 def _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature, cfg_scale,
-                     remasking, mask_id, eos_ids):
+                     remasking, mask_id, eos_ids, fast_options):
     if prompt.dim() != 2:
         raise ValueError(f"prompt must be a (batch, length) tensor of token ids, got shape {tuple(prompt.shape)}")
-    num_blocks = check_sampling_options(steps, gen_length, block_length, temperature, cfg_scale, remasking)
+    num_blocks = check_sampling_options(steps, gen_length, block_length, temperature, cfg_scale, remasking,
+                                        **fast_options)
     if attention_mask is not None:
         if attention_mask.shape != prompt.shape:
             raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} must equal the prompt's "
@@ -158,6 +162,41 @@ def _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf):
         raise ValueError("early_exit waits for EOS, which logits_eos_inf forbids; use one of them")
 
 
+def parse_fast_options(cache=None, threshold=None, factor=None, early_exit=False, block_logits=None):
+    """generate()'s fast options as a harness's arguments or a config file give them, where any may be a string
+    ('dual', '0.9', 'true', 'none'): returns them typed, as keyword arguments of generate(), or raises a one-line
+    ValueError naming the option. Their ranges are checked by check_sampling_options. All left out is the
+    reference sampler."""
+    def absent(value):
+        return value is None or isinstance(value, str) and value.strip().lower() in ("", "none")
+
+    def number(name, value):
+        if absent(value):
+            return None
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number (or none), got {value!r}") from None
+
+    def flag(name, value, default):
+        if absent(value):
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return text in ("true", "1")
+
+    if not absent(cache) and cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+    return dict(cache=None if absent(cache) else cache, threshold=number("threshold", threshold),
+                factor=number("factor", factor), early_exit=flag("early_exit", early_exit, False),
+                block_logits=flag("block_logits", block_logits, None))
+
+
 def select_parallel(confidence, remaining_steps, threshold=None, factor=None):
     """Parallel decoding: bool mask of the positions to commit in each row, as many as the rule allows.
 
@@ -201,7 +240,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
              confidence_eos_eot_inf=False, eos_id=126081, eot_id=126348,
              constraints: Optional[dict] = None, callback: Optional[Callable[[StepState], None]] = None,
              cache: Optional[str] = None, threshold: Optional[float] = None, factor: Optional[float] = None,
-             block_logits: Optional[bool] = None, early_exit: bool = False):
+             block_logits: Optional[bool] = None, early_exit: bool = False, stats: Optional[dict] = None):
     """Sample answers of gen_length tokens after `prompt` (LongTensor (b, prompt_len)).
 
     attention_mask: (b, prompt_len), 0 at left padding; it is extended over the answer and passed to every
@@ -213,14 +252,24 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     computation token for token; the same rule holds at temperature > 0, in the fast modes and, with random
     remasking, EOS/EoT predictions go last. eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's). constraints: {answer
     position: token id} pinned for the whole sampling. callback: called with a StepState after each step.
+    stats: a dict the call adds its counts to: 'forward_calls' (model calls) and 'row_forwards' (the rows of
+    those calls summed: forward passes of single answers, a CFG pair counting once).
+
+    Finished rows leave the batch: each model call runs only the rows that can still commit a token at that
+    step (a mask left where the step decides; at an early-exit check, in the rest of the answer), so a row whose
+    answer is complete, or whose block is done while its neighbours' are not (threshold / factor), costs
+    nothing. Each row's logits do not depend on the other rows and a row without such a mask keeps its tokens,
+    so every row gets the tokens of the full batch (at temperature 0; sampling draws its noise for the rows
+    that run). With the reference's schedule every row runs every step.
 
     Fast sampling (all off by default; the defaults reproduce the reference sampler token for token):
     cache: None, 'prefix' or 'dual' (Fast-dLLM's approximate block-wise KV cache). At the first step of each
       block the whole canvas runs once and its keys/values are cached; the following steps of the block run
       only the block and the masked suffix ('prefix': the prompt and finished blocks come from the cache) or
       only the block ('dual': the suffix comes from the cache too). The model must take past_key_values,
-      use_cache, cache_position and logits_to_keep as LLaDAModelLM does. Approximate: cached entries are
-      those of the block's first step.
+      use_cache, cache_position and logits_to_keep as LLaDAModelLM does, and its cache must have
+      batch_select_indices (as LLaDACache and transformers' caches) for rows that leave within a block.
+      Approximate: cached entries are those of the block's first step.
     threshold: parallel decoding; each step commits every masked position of the block whose confidence
       exceeds it. factor: the factor rule instead (see select_parallel). With either, a block ends as soon as
       it has no mask left, and `steps` becomes an upper bound (each step commits at least enough positions to
@@ -235,13 +284,16 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
 
     Returns the canvas (b, prompt_len + gen_length): the prompt followed by the answer.
     """
+    fast_options = dict(cache=cache, threshold=threshold, factor=factor, early_exit=early_exit,
+                        logits_eos_inf=logits_eos_inf)
     num_blocks = _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature,
                                   cfg_scale, remasking, mask_id,
-                                  {eos_id, eot_id} if logits_eos_inf or confidence_eos_eot_inf else set())
-    _check_fast_options(cache, threshold, factor, early_exit, logits_eos_inf)
+                                  {eos_id, eot_id} if logits_eos_inf or confidence_eos_eot_inf else set(),
+                                  fast_options)
     if block_logits is None:
         block_logits = cache is not None
     adaptive = threshold is not None or factor is not None
+    narrow = block_logits or cache is not None  # the decision looks at the block only, not the whole canvas
     batch, prompt_len = prompt.shape
     total = prompt_len + gen_length
     x = torch.full((batch, total), mask_id, dtype=torch.long, device=model.device)
@@ -258,42 +310,60 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     prompt_index[:, :prompt_len] = True
     steps_per_block = steps // num_blocks
     done = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    kv = None
+    kv = kv_active = None  # the cache and the rows it holds (bool (b,))
     step = 0
     for block in range(num_blocks):
         block_start = prompt_len + block * block_length
         block_end = block_start + block_length
-        check_exit = early_exit and block > 0
+        lo, hi = (block_start, block_end) if narrow else (0, total)  # logits and decision cover lo..hi
         i = 0
-        while True:
-            if adaptive:
-                if i == steps_per_block or not (x[:, block_start:block_end] == mask_id).any():
-                    break
-            elif i == steps_per_block:
+        while i < steps_per_block:
+            if adaptive and not (x[:, block_start:block_end] == mask_id).any():
                 break
+            check_exit = early_exit and block > 0 and i == 0
+            # 0. The rows of this step: those with a mask where it may commit (before block_end; at an early-exit
+            #    check, anywhere from lo on). `rows` indexes x: all of it (xa is then x) or the active rows (a copy).
+            active = (x[:, lo:total if check_exit else block_end] == mask_id).any(dim=1)
+            if not active.any():  # more steps than masks: this step has nothing to decide in any row
+                if callback is not None:
+                    callback(StepState(step, block, x, torch.zeros_like(x, dtype=torch.bool),
+                                       torch.full(x.shape, -torch.inf, device=x.device)))
+                step += 1
+                i += 1
+                continue
+            subset = not bool(active.all())
+            rows = active.nonzero().squeeze(1) if subset else slice(None)
+            xa = x[rows]
+            mask_a = None if attention_mask is None else attention_mask[rows]
+            if stats is not None:
+                stats["forward_calls"] = stats.get("forward_calls", 0) + 1
+                stats["row_forwards"] = stats.get("row_forwards", 0) + len(xa)
             # 1. Logits for the positions lo..lo+logits.shape[1] of the canvas.
-            if cache is None and not block_logits:
-                lo = 0
-                logits = model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id)
+            if not narrow:
+                logits = model_logits(model, xa, mask_a, prompt_index[rows], cfg_scale, mask_id)
             else:
-                lo = block_start
-                keep = slice(block_start, total if check_exit and i == 0 else block_end)
+                keep = slice(block_start, total if check_exit else block_end)
                 unconditional = None
                 if cfg_scale > 0:
-                    unconditional = x.clone()
-                    unconditional[prompt_index] = mask_id
+                    unconditional = xa.clone()
+                    unconditional[:, :prompt_len] = mask_id
                 if cache is None:
-                    logits, _ = _cached_forward(model, x, attention_mask, cfg_scale, unconditional,
-                                                logits_to_keep=keep)
+                    logits, _ = _cached_forward(model, xa, mask_a, cfg_scale, unconditional, logits_to_keep=keep)
                 elif i == 0:  # refresh the whole cache at the block start
                     kv = None
-                    logits, kv = _cached_forward(model, x, attention_mask, cfg_scale, unconditional,
+                    logits, kv = _cached_forward(model, xa, mask_a, cfg_scale, unconditional,
                                                  use_cache=True, logits_to_keep=keep)
+                    kv_active = active
                 else:
+                    if not torch.equal(active, kv_active):  # rows left the batch: drop their cache rows
+                        kept = active[kv_active].nonzero().squeeze(1)
+                        kv.batch_select_indices(torch.cat([kept, kept + int(kv_active.sum())])
+                                                if cfg_scale > 0 else kept)
+                        kv_active = active
                     end = total if cache == "prefix" else block_end
-                    part = x[:, block_start:end]
+                    part = xa[:, block_start:end]
                     logits, kv = _cached_forward(
-                        model, part, attention_mask, cfg_scale, part, past_key_values=kv, use_cache=True,
+                        model, part, mask_a, cfg_scale, part, past_key_values=kv, use_cache=True,
                         cache_position=torch.arange(block_start, end, device=x.device),
                         logits_to_keep=slice(0, block_length))
             if logits_eos_inf:
@@ -301,23 +371,23 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
             if adaptive and mask_id < logits.shape[-1]:
                 logits[:, :, mask_id] = -torch.inf  # a committed mask token would leave the block unfinished
             # 2. Early exit: rows that have produced EOS/EoT and predict EOS at every remaining mask.
-            if check_exit and i == 0:
-                rest = x[:, block_start:]
+            if check_exit:
+                rest = xa[:, block_start:]
                 predicted_eos = logits[:, block_start - lo:].argmax(dim=-1) == eos_id
                 rest_masked = rest == mask_id
-                answer = x[:, prompt_len:block_start]
+                answer = xa[:, prompt_len:block_start]
                 finished = ((answer == eos_id) | (answer == eot_id)).any(dim=1)
-                finished &= (predicted_eos | ~rest_masked).all(dim=1) & ~done
+                finished &= (predicted_eos | ~rest_masked).all(dim=1) & ~done[rows]
                 if finished.any():
                     rest[finished[:, None] & rest_masked] = eos_id
-                    done |= finished
+                    x[rows] = xa
+                    done[rows] |= finished
                 if done.all():
                     return x
             if i == 0 and not adaptive:
                 num_transfer_tokens = get_num_transfer_tokens(x[:, block_start:block_end] == mask_id,
                                                               steps_per_block)
             # 3. Predictions and confidences over the region the decision looks at.
-            hi = block_end if block_logits or cache is not None else total
             logits = logits[:, :hi - lo]
             x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)
             if confidence_eos_eot_inf:
@@ -336,7 +406,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
                 if confidence_eos_eot_inf:
                     x0_p = torch.where((x0 == eos_id) | (x0 == eot_id), 0., x0_p)
             x0_p[:, block_end - lo:] = -torch.inf
-            region = x[:, lo:hi]
+            region = xa[:, lo:hi]
             mask_index = region == mask_id
             x0 = torch.where(mask_index, x0, region)
             confidence = torch.where(mask_index, x0_p, -torch.inf)
@@ -344,16 +414,18 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
             if adaptive:
                 committed = select_parallel(confidence, steps_per_block - i, threshold, factor)
             else:
-                committed = select_top_k(confidence, num_transfer_tokens[:, i])
+                committed = select_top_k(confidence, num_transfer_tokens[rows, i])
             region[committed] = x0[committed]
+            if subset:
+                x[rows] = xa
             if callback is not None:
-                if lo == 0 and hi == total:
+                if not subset and not narrow:
                     full_committed, full_confidence = committed, x0_p
-                else:
+                else:  # rows that sat the step out and positions outside lo..hi: nothing committed, -inf
                     full_committed = torch.zeros_like(x, dtype=torch.bool)
-                    full_committed[:, lo:hi] = committed
+                    full_committed[rows, lo:hi] = committed
                     full_confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)
-                    full_confidence[:, lo:hi] = x0_p
+                    full_confidence[rows, lo:hi] = x0_p
                 callback(StepState(step, block, x, full_committed, full_confidence))
             step += 1
             i += 1

@@ -125,6 +125,12 @@ class LLaDACache:
     def get_seq_length(self, layer_idx=0):
         return self.keys[layer_idx].shape[-2] if layer_idx < len(self.keys) else 0
 
+    def batch_select_indices(self, indices):
+        """Keep only the cache rows `indices` (in place; transformers' Cache method of that name): a sampler
+        drops the rows of answers that left its batch."""
+        self.keys = [k[indices] for k in self.keys]
+        self.values = [v[indices] for v in self.values]
+
     def update(self, key, value, layer_idx, start=0):
         if layer_idx == len(self.keys):
             if start != 0:

@@ -12,7 +12,13 @@ perplexity inferencers the Monte Carlo likelihood of get_log_likelihood.py (the 
 Knobs (the original wrapper's names): gen_steps, gen_length, gen_blocksize, batch_size_, cfg, temperature,
 remasking, mask_id (default: the config's mask_token_id), padding_id (default: the tokenizer's pad / EOS),
 diff_confidence_eos_eot_inf, diff_logits_eos_inf, stop_words, peft_path (a LoRA adapter, merged into the
-model); plus mc_num / mc_batch_size (for get_ppl), seed, device, dtype.
+model); plus mc_num / mc_batch_size (for get_ppl), seed, device, dtype, and generate()'s fast sampling options
+cache, threshold, factor, early_exit, block_logits (all off by default: the reference sampler).
+
+Speed: the answers of each predictions file (a dataset, or a part of one) are counted into
+<run folder>/speed/<model abbr>/<file>.json (forward passes, answer tokens, wall time; eval_speed.py), and
+eval_llada_opencompass.sh gathers them into <run folder>/speed.json and prints the table at the end
+(`python eval_speed.py <run folder>` does the same after a run started otherwise).
 
 This directory has no __init__.py on purpose: `import opencompass` must find the pip package, not it. The
 configs import this file as `llada_opencompass`, so eval_llada_opencompass.sh puts this directory (and the
@@ -27,10 +33,12 @@ offline run of the bundled model (the last integer after the last '=' of an answ
 """
 
 import csv
+import json
 import os
 import random
 import re
 import sys
+import time
 from typing import Dict, List, Optional
 
 import torch
@@ -49,7 +57,8 @@ from opencompass.openicl.icl_evaluator import BaseEvaluator  # noqa: E402
 from opencompass.registry import ICL_EVALUATORS, LOAD_DATASET, MODELS, TEXT_POSTPROCESSORS  # noqa: E402
 from opencompass.utils import get_data_path  # noqa: E402
 
-from generate import check_sampling_options, generate  # noqa: E402
+from eval_speed import SpeedRecord  # noqa: E402
+from generate import check_sampling_options, generate, parse_fast_options  # noqa: E402
 
 BUNDLED_MODEL = os.path.join(REPO_ROOT, "models", "llada-tiny-instruct")
 _ROLES = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
@@ -102,8 +111,11 @@ class LLaDAModel(BaseModel):
                  diff_confidence_eos_eot_inf: bool = False, diff_logits_eos_inf: bool = False,
                  mc_num: int = 128, mc_batch_size: int = 32, seed: int = 1234, device: Optional[str] = None,
                  dtype: Optional[str] = None, stop_words: Optional[List[str]] = None, peft_path: Optional[str] = None,
-                 **kwargs):
+                 cache: Optional[str] = None, threshold: Optional[float] = None, factor: Optional[float] = None,
+                 early_exit: bool = False, block_logits: Optional[bool] = None, **kwargs):
         path = resolve_model_path(path)
+        self.logits_eos_inf = bool(diff_logits_eos_inf)
+        self.fast = parse_fast_options(cache, threshold, factor, early_exit, block_logits)  # before the model loads
         super().__init__(path=path, max_seq_len=max_seq_len or 4096, tokenizer_only=tokenizer_only,
                          meta_template=meta_template, generation_kwargs=generation_kwargs or {})
         self.template_parser = self._template_parser(meta_template)
@@ -116,7 +128,8 @@ class LLaDAModel(BaseModel):
         self.batch_size = max(1, int(batch_size_))
         self.cfg, self.temperature, self.remasking = float(cfg), float(temperature), remasking
         check_sampling_options(self.gen_steps, self.gen_length, self.gen_blocksize, self.temperature, self.cfg,
-                               self.remasking)
+                               self.remasking, self.fast["cache"], self.fast["threshold"], self.fast["factor"],
+                               self.fast["early_exit"], self.logits_eos_inf)
         self.mask_id = config.mask_token_id if mask_id is None else int(mask_id)
         tokenizer_pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
             self.tokenizer.eos_token_id
@@ -124,7 +137,9 @@ class LLaDAModel(BaseModel):
         self.eos_id = self.tokenizer.eos_token_id
         self.eot_id = self.tokenizer.convert_tokens_to_ids("<|eot_id|>")
         self.confidence_eos_eot_inf = bool(diff_confidence_eos_eot_inf)
-        self.logits_eos_inf = bool(diff_logits_eos_inf)
+        # tasks: the speed file of each predictions file answered (None: calls from outside an inferencer)
+        self.speed = SpeedRecord(dict(gen_length=self.gen_length, steps=self.gen_steps, block_length=self.gen_blocksize,
+                                      batch_size=self.batch_size, **self.fast))
         self.mc_num, self.mc_batch_size, self.seed = int(mc_num), int(mc_batch_size), int(seed)
         self.stop_words = list(stop_words or [])
         if kwargs:
@@ -161,6 +176,8 @@ class LLaDAModel(BaseModel):
         at the earliest of the model's stop_words."""
         room = self.max_seq_len - self.gen_length
         outputs = []
+        target = calling_inferencer()
+        task = speed_file(*target) if target else None
         for start in range(0, len(inputs), self.batch_size):
             chunk = [self._ids(self._prompt_text(p)) for p in inputs[start:start + self.batch_size]]
             # keep the end of an over-long prompt (the question is usually last)
@@ -172,16 +189,24 @@ class LLaDAModel(BaseModel):
                 prompt[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
                 attention[row, width - len(ids):] = 1
             torch.manual_seed(self.seed + start)
+            stats, start_time = {}, time.perf_counter()
             out = generate(self.model, prompt.to(self.model.device), attention_mask=attention.to(self.model.device),
                            steps=self.gen_steps, gen_length=self.gen_length, block_length=self.gen_blocksize,
                            temperature=self.temperature, cfg_scale=self.cfg, remasking=self.remasking,
                            mask_id=self.mask_id, logits_eos_inf=self.logits_eos_inf,
-                           confidence_eos_eot_inf=self.confidence_eos_eot_inf, eos_id=self.eos_id, eot_id=self.eot_id)
-            for row in out[:, width:]:
+                           confidence_eos_eot_inf=self.confidence_eos_eot_inf, eos_id=self.eos_id, eot_id=self.eot_id,
+                           stats=stats, **self.fast)
+            answers = out[:, width:].tolist()  # waits for the device, so the time below is the sampling's
+            self.speed.add(task, len(chunk), self.gen_length, stats, time.perf_counter() - start_time)
+            for row in answers:
                 text = self.tokenizer.decode(row, skip_special_tokens=True)
                 for stop in self.stop_words:
                     text = text.split(stop)[0] if stop else text
                 outputs.append(text)
+        if task is not None:
+            os.makedirs(os.path.dirname(task), exist_ok=True)
+            with open(task, "w", encoding="utf-8") as f:
+                json.dump({"settings": self.speed.settings, "counts": self.speed.tasks[task]}, f, indent=1)
         return outputs
 
     # ---- perplexity ----------------------------------------------------------------------------------------
@@ -202,6 +227,27 @@ class LLaDAModel(BaseModel):
                                     cfg_scale=self.cfg, mask_id=self.mask_id)
             losses.append(-ll / max(1, len(answer)))
         return losses
+
+
+def calling_inferencer():
+    """(predictions folder, predictions file name) of the OpenCompass inferencer whose inference() called the
+    model, or None when no inferencer did. OpenCompass tells a model nothing about the dataset it answers; its
+    inferencers hold these two as locals of inference() (work_dir/predictions/<model abbr>, <dataset abbr>.json),
+    which is where the speed of each dataset is filed."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        names = frame.f_locals
+        if frame.f_code.co_name == "inference" and "output_json_filepath" in names and "output_json_filename" in names:
+            return str(names["output_json_filepath"]), str(names["output_json_filename"])
+        frame = frame.f_back
+    return None
+
+
+def speed_file(predictions_folder, file_name):
+    """Where the speed of a predictions file's answers goes: <run folder>/speed/<model abbr>/<file>.json."""
+    folder = os.path.abspath(predictions_folder)
+    return os.path.join(os.path.dirname(os.path.dirname(folder)), "speed", os.path.basename(folder),
+                        os.path.splitext(file_name)[0] + ".json")
 
 
 @MODELS.register_module()
@@ -241,7 +287,6 @@ class LLaDAJsonlDataset(BaseDataset):
 
     @staticmethod
     def load(path, limit=None):
-        import json
         path = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
         with open(path, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]

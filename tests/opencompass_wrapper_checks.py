@@ -4,6 +4,7 @@ OpenCompass's own Python (its virtual environment): test_eval_opencompass.py sta
 collecting it."""
 
 import csv
+import json
 import os
 import random
 import sys
@@ -147,7 +148,49 @@ def test_peft_path_merges_an_adapter(checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("knobs, message", [(dict(gen_length=100, gen_blocksize=32), "multiple of block_length"),
-                                            (dict(temperature=float("nan")), "finite")])
+                                            (dict(temperature=float("nan")), "finite"),
+                                            (dict(threshold="abc"), "threshold must be a number"),
+                                            (dict(cache="bogus"), "cache must be one of"),
+                                            (dict(early_exit="maybe"), "early_exit must be true or false"),
+                                            (dict(threshold=0.9, factor=1.0), "threshold or factor"),
+                                            (dict(early_exit=True, diff_logits_eos_inf=True), "early_exit")])
 def test_bad_knobs_fail_when_the_model_is_built(checkpoint, knobs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as error:
         LLaDAModel(path=checkpoint, **knobs)
+    assert "\n" not in str(error.value)
+
+
+def test_fast_knobs_reach_the_sampler_and_speed_is_filed_per_predictions_file(checkpoint, tmp_path):
+    """The knobs cache / factor / early_exit (here as strings) reach generate(): the answers are generate()'s with
+    those options, in fewer forward passes than the reference's (the random model is never confident, but the factor
+    rule commits two or more positions per step). Called from an OpenCompass inferencer's inference() (whose locals name the predictions file),
+    the speed of the answers goes to <run folder>/speed/<model abbr>/<dataset>.json."""
+    model = LLaDAModel(path=checkpoint, gen_length=16, gen_steps=16, gen_blocksize=8, batch_size_=2, cache="dual",
+                       factor="3", early_exit="true")
+    fast = dict(cache="dual", factor=3.0, early_exit=True)
+    assert model.fast == dict(fast, threshold=None, block_logits=None)
+    prompts = ["What is 2 + 2?", "Compute 7 x 8.", "Hello"]
+
+    def inference(output_json_filepath, output_json_filename):  # how OpenCompass's inferencers call the model
+        return model.generate(prompts, max_out_len=16)
+
+    answers = inference(str(tmp_path / "run" / "predictions" / "tiny-abbr"), "arith.json")
+    row_forwards = 0
+    for start in (0, 2):
+        chunk = [model._ids(model._prompt_text(p)) for p in prompts[start:start + 2]]
+        width = max(map(len, chunk))
+        ids = torch.tensor([[model.padding_id] * (width - len(c)) + c for c in chunk])
+        mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
+        stats = {}
+        out = llada_opencompass.generate(model.model, ids, attention_mask=mask, steps=16, gen_length=16,
+                                         block_length=8, mask_id=model.mask_id, eos_id=model.eos_id,
+                                         eot_id=model.eot_id, stats=stats, **fast)
+        for row, answer in zip(out[:, width:], answers[start:start + 2]):
+            assert answer == model.tokenizer.decode(row, skip_special_tokens=True)
+        row_forwards += stats["row_forwards"]
+    with open(tmp_path / "run" / "speed" / "tiny-abbr" / "arith.json") as f:
+        record = json.load(f)
+    assert record["settings"] == dict(gen_length=16, steps=16, block_length=8, batch_size=2, threshold=None,
+                                      block_logits=None, **fast)
+    assert record["counts"]["answers"] == 3 and record["counts"]["answer_tokens"] == 48
+    assert record["counts"]["row_forwards"] == row_forwards < 3 * 16  # fewer than the reference's, one per step

@@ -1,6 +1,8 @@
 """lm-eval adapter: unit checks of the pieces, then what a user runs: `python eval_llada.py` over the offline
 tasks on one process and `accelerate launch --num_processes 2 --cpu` with identical scores."""
 
+import glob
+import json
 import os
 import sys
 
@@ -14,13 +16,15 @@ sys.path.insert(0, ROOT)
 
 import eval_llada  # noqa: E402
 from eval_llada import LLaDAEvalHarness, bucket_length, plan_generation, request_seed  # noqa: E402
+from eval_speed import SpeedRecord  # noqa: E402
 from generate import generate  # noqa: E402
 from get_log_likelihood import get_log_likelihood  # noqa: E402
 
 
 class Request:
-    def __init__(self, *args):
+    def __init__(self, *args, task_name="task"):
         self.args = args
+        self.task_name = task_name
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +165,67 @@ def test_cfg_model_arg_reaches_likelihood_and_generation(model_path):
     (answer_text,) = guided.generate_until([request])
     assert answer_text == _release_answer(guided, "What is 47 + 38?", [], 16, 8, 8)
     assert answer_text != plain.generate_until([request])[0]  # guidance changes this answer
+
+
+FAST = dict(cache="dual", threshold=0.9, early_exit=True)
+
+
+def test_fast_options_reach_the_sampler_and_speed_is_counted_per_task(model_path):
+    """model_args cache / threshold / early_exit (strings, as lm-eval passes them) reach generate(): each answer is
+    generate()'s with those options; each task's forward passes and answer tokens are generate()'s counts. Off by
+    default."""
+    args = f"model_path={model_path},batch_size=1,gen_length=32,steps=32,block_length=16,device=cpu"
+    assert LLaDAEvalHarness.create_from_arg_string(args).fast == dict(cache=None, threshold=None, factor=None,
+                                                                       early_exit=False, block_logits=None)
+    fast = LLaDAEvalHarness.create_from_arg_string(args + ",cache=dual,threshold=0.9,early_exit=True")
+    assert fast.fast == dict(FAST, factor=None, block_logits=None)
+    questions = {"What is 47 + 38?": "arith", "Compute 7 x 8.": "arith", "What is 12 - 30?": "other"}
+    answers = fast.generate_until([Request(q, {"until": []}, task_name=task) for q, task in questions.items()])
+    expected = {"arith": dict(answers=0, forward_calls=0, row_forwards=0), "other": dict(answers=0, forward_calls=0,
+                                                                                          row_forwards=0)}
+    for (question, task), answer in zip(questions.items(), answers):
+        ids = torch.tensor([fast._encode(question, special_tokens=True)])
+        stats = {}
+        out = generate(fast.model, ids, steps=32, gen_length=32, block_length=16, mask_id=fast.mask_id,
+                       eos_id=fast.eos_id, eot_id=fast.eot_id, stats=stats, **FAST)
+        assert answer == _reference_answer(fast, out[0, ids.shape[1]:].tolist(), [])
+        expected[task]["answers"] += 1
+        expected[task]["forward_calls"] += stats["forward_calls"]
+        expected[task]["row_forwards"] += stats["row_forwards"]
+    tasks = fast.speed.summary()["tasks"]
+    for task, counts in expected.items():
+        assert {key: tasks[task][key] for key in counts} == counts
+        assert tasks[task]["answer_tokens"] == 32 * counts["answers"] and tasks[task]["seconds"] > 0
+        assert tasks[task]["forwards_per_token"] == counts["row_forwards"] / (32 * counts["answers"])
+
+
+@pytest.mark.parametrize("fast_args, message", [
+    ("threshold=abc", "threshold must be a number"),
+    ("cache=bogus", "cache must be one of"),
+    ("early_exit=maybe", "early_exit must be true or false"),
+    ("block_logits=2", "block_logits must be true or false"),
+    ("threshold=1.5", "threshold is a probability"),
+    ("threshold=0.9,factor=1", "threshold or factor"),
+    ("factor=-1", "factor must be"),
+    ("early_exit=True,logits_eos_inf=True", "early_exit"),
+])
+def test_bad_fast_options_fail_when_the_harness_is_built(fast_args, message):
+    """Before the model loads (model_path does not exist), in one line."""
+    with pytest.raises(ValueError, match=message) as error:
+        LLaDAEvalHarness.create_from_arg_string(f"model_path=/nonexistent,{fast_args}")
+    assert "\n" not in str(error.value)
+
+
+def test_speed_record_adds_calls_and_takes_the_longest_process():
+    one, other = SpeedRecord(), SpeedRecord()
+    one.add("t", 4, 32, dict(forward_calls=10, row_forwards=30), 2.0)
+    one.add("t", 2, 32, dict(forward_calls=5, row_forwards=8), 1.0)
+    other.add("t", 2, 32, dict(forward_calls=4, row_forwards=8), 5.0)
+    assert one.tasks["t"] == dict(answers=6, answer_tokens=192, forward_calls=15, row_forwards=38, seconds=3.0)
+    one.merge(other.tasks, side_by_side=True)
+    summary = one.summary()["tasks"]["t"]
+    assert (summary["answers"], summary["row_forwards"], summary["seconds"]) == (8, 46, 5.0)
+    assert summary["forwards_per_token"] == 46 / 256 and summary["tokens_per_s"] == 256 / 5.0
 
 
 def test_truncation_model_arg_keeps_the_end_of_a_long_context(model_path):
@@ -321,6 +386,39 @@ def test_lm_eval_one_and_two_processes_give_identical_scores(model_path, tmp_pat
     assert samples_one == samples_two and len(samples_one) == 18
     assert 0 <= results_one["llada_arith_mc"]["acc,none"] <= 1
     assert results_one["llada_shakespeare"]["bits_per_byte,none"] > 0
+    # the speed of the generation task, gathered from both processes: the same answers and forward passes
+    speed_one, speed_two = (speed_record(out)["tasks"] for out in (one, two))
+    assert set(speed_one) == set(speed_two) == {"llada_arith"}
+    for key in ("answers", "answer_tokens", "row_forwards", "forwards_per_token"):
+        assert speed_one["llada_arith"][key] == speed_two["llada_arith"][key]
+    assert speed_one["llada_arith"]["answers"] == 6 and speed_one["llada_arith"]["forwards_per_token"] == 0.5
+
+
+def speed_record(output_dir):
+    """The speed_<date>.json that eval_llada.py wrote beside lm-eval's results_<date>.json."""
+    (results,) = glob.glob(os.path.join(output_dir, "*", "results_*.json"))
+    path = os.path.join(os.path.dirname(results), "speed_" + os.path.basename(results)[len("results_"):])
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_lm_eval_offline_tasks_with_fast_options_record_speed(model_path, tmp_path):
+    """The generation tasks with the fast options, on the command line: each task's speed is printed and written
+    beside its score, with fewer forward passes per answer token than the reference's 1 (steps = gen_length)."""
+    out = str(tmp_path / "fast")
+    result = run([sys.executable, eval_llada.__file__, "--tasks", "llada_arith,llada_math", "--limit", "4",
+                  "--apply_chat_template", "--output_path", out, "--model_args",
+                  f"model_path={model_path},gen_length=64,steps=64,block_length=32,batch_size=4,cut_at_eos=True,"
+                  f"device=cpu,cache=dual,threshold=0.9,early_exit=True"], cwd=str(tmp_path))
+    results, _ = lm_eval_results(out)
+    speed = speed_record(out)
+    assert set(results) == set(speed["tasks"]) == {"llada_arith", "llada_math"}
+    assert speed["settings"] == dict(gen_length=64, steps=64, block_length=32, batch_size=4, cache="dual",
+                                     threshold=0.9, factor=None, early_exit=True, block_logits=None)
+    for task, record in speed["tasks"].items():
+        assert record["answers"] == 4 and record["answer_tokens"] == 256 and record["seconds"] > 0
+        assert 0 < record["forwards_per_token"] < 1
+        assert f"| {task} | 4 | {record['forwards_per_token']:.3f} |" in result.stdout
 
 
 def test_humaneval_task_runs_the_model_and_scores_each_answer(model_path, tmp_path):

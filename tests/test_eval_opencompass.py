@@ -35,20 +35,30 @@ def opencompass_python():
 
 
 def test_opencompass_offline_run(tmp_path_factory, tmp_path):
+    """`eval_llada_opencompass.sh tiny`: the reference sampler and the fast settings (dual cache, threshold 0.9, early
+    exit) side by side on the offline dataset; the speed of each is gathered into speed.json and printed."""
     python = opencompass_python()
     model = eval_model_path(tmp_path_factory)
     work = tmp_path / "oc"
     opencompass_cli = os.path.join(os.path.dirname(python), "opencompass")
-    run(["bash", os.path.join(ROOT, "eval_llada_opencompass.sh"), "tiny"], cwd=str(tmp_path), timeout=900,
-        extra_env={"OPENCOMPASS": opencompass_cli, "LLADA_MODEL_PATH": model, "LLADA_OC_LIMIT": "4",
-                   "WORK_DIR": str(work)})
+    result = run(["bash", os.path.join(ROOT, "eval_llada_opencompass.sh"), "tiny"], cwd=str(tmp_path), timeout=900,
+                 extra_env={"OPENCOMPASS": opencompass_cli, "LLADA_MODEL_PATH": model, "LLADA_OC_LIMIT": "4",
+                            "WORK_DIR": str(work)})
     summaries = glob.glob(str(work / "*" / "summary" / "summary_*.csv"))
     assert summaries, "OpenCompass wrote no summary"
     with open(summaries[0]) as f:
         table = f.read()
     assert "llada_arith" in table and "accuracy" in table
+    assert "llada-tiny-instruct" in table and "llada-tiny-instruct-fast" in table
     predictions = glob.glob(str(work / "*" / "predictions" / "*" / "llada_arith.json"))
-    assert predictions
+    assert len(predictions) == 2
+    (speed_path,) = glob.glob(str(work / "*" / "speed.json"))
+    with open(speed_path) as f:
+        speed = json.load(f)["tasks"]
+    reference, fast = speed["llada-tiny-instruct/llada_arith"], speed["llada-tiny-instruct-fast/llada_arith"]
+    assert reference["answers"] == fast["answers"] == 4 and reference["answer_tokens"] == 4 * 64
+    assert reference["forwards_per_token"] == 1.0 and fast["forwards_per_token"] < 1.0  # steps = gen_length
+    assert f"| llada-tiny-instruct-fast/llada_arith | 4 | {fast['forwards_per_token']:.3f} |" in result.stdout
 
 
 # The original release's example configs (opencompass/examples/<name>.py there): model config, dataset

@@ -26,14 +26,16 @@ def returned_cache(out):
 
 
 class Counter:
-    """Counts the model's forward calls through a hook."""
+    """Counts the model's forward calls through a hook, and records the rows of each."""
 
     def __init__(self, model):
         self.calls = 0
+        self.rows = []
         self.handle = model.register_forward_hook(self.hook)
 
-    def hook(self, *args):
+    def hook(self, module, args, output):
         self.calls += 1
+        self.rows.append(args[0].shape[0])
 
 
 # ----------------------------------------------------------------------------- the model's cache
@@ -193,7 +195,8 @@ class CountdownModel(torch.nn.Module):
 
     Positions whose left neighbour is decoded are confident (logit 12) and the others are not (logit 4; the
     signature 3), so each block is decoded left to right. The cache arguments are honoured exactly: the cache is
-    the canvas itself, updated where a call writes, so the cache modes see what the full-canvas forward sees."""
+    the canvas itself (CanvasCache), updated where a call writes, so the cache modes see what the full-canvas
+    forward sees."""
 
     device = torch.device("cpu")
     floor = 20
@@ -230,13 +233,23 @@ class CountdownModel(torch.nn.Module):
             canvas, start = x.clone(), 0
         else:
             start = int(cache_position[0]) if torch.is_tensor(cache_position) else int(cache_position)
-            canvas = past_key_values["canvas"]
+            canvas = past_key_values.canvas
             canvas[:, start:start + x.shape[1]] = x
         logits = self.canvas_logits(canvas)[:, start:start + x.shape[1]]
         if isinstance(logits_to_keep, slice):
             logits = logits[:, logits_to_keep]
-        cache = {"canvas": canvas} if use_cache else None
+        cache = CanvasCache(canvas) if use_cache else None
         return type("Out", (), {"logits": logits, "past_key_values": cache})()
+
+
+class CanvasCache:
+    """CountdownModel's cache: the canvas rows it last saw."""
+
+    def __init__(self, canvas):
+        self.canvas = canvas
+
+    def batch_select_indices(self, indices):
+        self.canvas = self.canvas[indices]
 
 
 def countdown_run(model, starts, signed=(), **options):
@@ -269,6 +282,9 @@ def test_early_exit_is_exact_and_stops_each_row_where_it_ends(options):
     fast, states = countdown_run(model, [25, 43], early_exit=True, **options)
     assert torch.equal(fast, reference)
     assert counter.calls == 3 * 8 + 1
+    # the first row leaves the batch after block 1's first call (its early-exit check); with a cache, its cache
+    # row goes too (a wrong row kept would feed the second row the first one's EOS canvas)
+    assert counter.rows == [2] * 9 + [1] * 16
     prompt_len = model.prompt_len
     # the first row had no mask left from block 1's first step on, while the second was still decoding
     assert not (states[8][0, prompt_len:] == MASK_ID).any() and (states[8][1, prompt_len:] == MASK_ID).any()
@@ -285,6 +301,56 @@ def test_early_exit_needs_eos_at_every_remaining_position(options):
     fast, _ = countdown_run(model, [25, 23], signed={1}, early_exit=True, **options)
     assert torch.equal(fast, reference)
     assert counter.calls == 64
+
+
+# ----------------------------------------------------------------------------- finished rows leave the batch
+
+LEAVING = [dict(threshold=0.5), dict(factor=1.0), dict(block_logits=True, threshold=0.7),
+           dict(cache="dual", threshold=0.5), dict(cache="prefix", threshold=0.5, cfg_scale=1.0),
+           dict(cache="dual", factor=1.0, cfg_scale=1.0)]
+
+
+@pytest.mark.parametrize("options", LEAVING)
+def test_rows_leave_the_batch_when_done_and_keep_their_tokens(varied_model, options):
+    """With parallel decoding the rows of a batch finish a block at different steps; a row then sits out the block's
+    remaining steps (its cache rows dropped), and leaves for good once its answer is complete. Each row still gets
+    the tokens it gets alone, and takes part in exactly the model calls it makes alone; `stats` counts them. The
+    callback keeps seeing the whole batch: every answer position committed exactly once, only in rows that ran."""
+    with torch.no_grad():  # a sharper lm head (same predictions): rows commit several positions in some steps
+        varied_model.model.transformer.ff_out.weight.mul_(3)
+    rows = prompts([4, 11, 7, 9], seed=3)
+    ids, mask = left_pad(rows)
+    settings = dict(steps=16, gen_length=16, block_length=8, **options)
+    counter, stats, states = Counter(varied_model), {}, []
+    batched = run(varied_model, ids, attention_mask=mask, stats=stats,
+                  callback=lambda state: states.append((state.x.shape, state.committed.clone(),
+                                                        state.confidence.clone())), **settings)
+    counter.handle.remove()
+    copies = 2 if options.get("cfg_scale") else 1
+    assert stats == dict(forward_calls=counter.calls, row_forwards=sum(counter.rows) // copies)
+    assert stats["row_forwards"] < stats["forward_calls"] * 4  # rows did leave
+    assert len(set(batched[:, -16:].flatten().tolist())) >= 8
+    alone_calls = 0
+    for i, row in enumerate(rows):
+        alone_stats = {}
+        alone = run(varied_model, row[None], stats=alone_stats, **settings)
+        assert torch.equal(batched[i, -16:], alone[0, -16:])
+        alone_calls += alone_stats["forward_calls"]
+    assert stats["row_forwards"] == alone_calls
+    committed = torch.stack([c for _, c, _ in states]).sum(dim=0)
+    assert all(shape == batched.shape for shape, _, _ in states)
+    assert (committed[:, -16:] == 1).all() and (committed[:, :-16] == 0).all()
+    for (_, c, confidence), call_rows in zip(states, counter.rows):  # one call per step, each running row commits
+        ran = c.any(dim=1)
+        assert int(ran.sum()) == call_rows // copies and (confidence[~ran] == -torch.inf).all()
+
+
+def test_reference_schedule_runs_every_row_every_step(varied_model):
+    """Without parallel decoding or early exit every row commits at every step: nobody leaves, one call per step."""
+    ids, mask = left_pad(prompts([4, 11, 7], seed=3))
+    stats = {}
+    run(varied_model, ids, attention_mask=mask, steps=16, gen_length=16, block_length=8, stats=stats)
+    assert stats == dict(forward_calls=16, row_forwards=48)
 
 
 # ----------------------------------------------------------------------------- cache modes
@@ -510,13 +576,15 @@ def test_early_exit_is_exact_on_the_bundled_model(bundled_model):
     try:
         reference = generate(model, ids, **settings)
         reference_calls, counter.calls = counter.calls, 0
-        states = []
-        fast = generate(model, ids, early_exit=True, block_logits=True, **settings,
+        states, stats = [], {}
+        fast = generate(model, ids, early_exit=True, block_logits=True, stats=stats, **settings,
                         callback=lambda state: states.append(state.x[:, prompt_len:].clone()))
     finally:
         counter.handle.remove()
     assert torch.equal(fast, reference)
-    assert reference_calls == 64 and counter.calls <= 32  # measured: 25
+    assert reference_calls == 64 and counter.calls == stats["forward_calls"] <= 32  # measured: 25
+    # finished rows left the batch: measured 280 row passes, where the batch of 16 over 25 calls would be 400
+    assert stats["row_forwards"] <= 0.8 * 16 * counter.calls
     answers = reference[:, prompt_len:]
     first_eos = [(row == special["eos_id"]).nonzero()[0].item() for row in answers]  # every answer ends
     assert len({position // 32 for position in first_eos}) >= 3  # in at least three different blocks

@@ -24,7 +24,7 @@ import torch
 
 from chat import Conversation, cut_answer, model_max_length, render_canvas, special_ids
 from generate import REMASKING, generate
-from modeling_llada import check_user_text
+from modeling_llada import add_loading_args, check_user_text, loading_options
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -351,7 +351,7 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=1,
                         help="requests sampled at once; the others wait in the queue (default 1)")
     parser.add_argument("--max_queue", type=int, default=64, help="most requests waiting at once")
-    return parser, parser.parse_args(argv)
+    return parser, add_loading_args(parser).parse_args(argv)
 
 
 def main(argv=None):
@@ -360,7 +360,7 @@ def main(argv=None):
 
     from modeling_llada import load_for_script
     model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype,
-                                       adapter=args.adapter)
+                                       adapter=args.adapter, **loading_options(args))
     blocks = build_demo(Demo(model, tokenizer))
     blocks.queue(default_concurrency_limit=args.concurrency, max_size=args.max_queue)
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],

@@ -20,7 +20,7 @@ import unicodedata
 import torch
 
 from generate import REMASKING, finite_float, generate
-from modeling_llada import check_user_text
+from modeling_llada import add_loading_args, check_user_text, loading_options
 
 MASK_GLYPH = "░"
 EOT_TOKEN = "<|eot_id|>"
@@ -217,7 +217,7 @@ def parse_args(argv=None):
                                                                "remasking)")
     parser.add_argument("--no-stream", "--no_stream", dest="stream", action="store_false",
                         help="print only the final answers (automatic when stdout is not a terminal)")
-    args = parser.parse_args(argv)
+    args = add_loading_args(parser).parse_args(argv)
     if args.gen_length <= 0 or args.steps <= 0 or args.block_length <= 0:
         parser.error("gen_length, steps and block_length must be positive")
     if args.gen_length % args.block_length:
@@ -238,7 +238,7 @@ def main(argv=None):
     stream = args.stream and sys.stdout.isatty()
     from modeling_llada import load_for_script  # heavy imports after the argument checks
     model, tokenizer = load_for_script(parser, args.model, device=args.device, dtype=args.dtype,
-                                       adapter=args.adapter)
+                                       adapter=args.adapter, **loading_options(args))
     if args.seed is not None:
         torch.manual_seed(args.seed)
     mask_id, eos_id, eot_id = special_ids(model, tokenizer)

@@ -19,7 +19,10 @@ model_args (the reference's names and defaults, plus a few of this project's):
   honor_max_gen_toks False, cut_at_eos False (opt-ins that change what generation returns, see below),
   peft (a LoRA adapter directory, merged into the model; lm-eval's own name for it),
   cache None, threshold None, factor None, early_exit False, block_logits None (generate()'s fast sampling
-  options, all off by default: the reference sampler).
+  options, all off by default: the reference sampler),
+  quantization (int8 / int4: bitsandbytes weights, see modeling_llada.quantization_config), device_map (auto:
+  one model split over the GPUs by accelerate, in one process; not with accelerate launch), max_memory
+  (e.g. 0:20GiB;1:20GiB;cpu:64GiB) and offload_folder (with device_map).
 
 Speed: every run records, per generation task, the forward passes per answer token, answer tokens per second
 and wall time of generation (eval_speed.py), prints them at the end and writes them as speed_<date>.json beside
@@ -133,7 +136,8 @@ class LLaDAEvalHarness(LM):
                  remasking="low_confidence", temperature=0., logits_eos_inf=False, confidence_eos_eot_inf=False,
                  seed=1234, device=None, dtype=None, forward_batch=None, pad_to_multiple_of=16, truncation=False,
                  honor_max_gen_toks=False, cut_at_eos=False, peft=None, max_batch_size=None, cache=None,
-                 threshold=None, factor=None, early_exit=False, block_logits=None, **kwargs):
+                 threshold=None, factor=None, early_exit=False, block_logits=None, quantization=None,
+                 device_map=None, max_memory=None, offload_folder=None, **kwargs):
         super().__init__()
         if kwargs:
             logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
@@ -170,6 +174,11 @@ class LLaDAEvalHarness(LM):
             device = None  # the harness passes --device cuda by default; take the first available instead
         self.accelerator = None
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if device_map is not None:
+            if world_size > 1:
+                raise ValueError("device_map splits one model over the GPUs of one process; run eval_llada.py "
+                                 "without accelerate launch (or drop device_map to copy the model per process)")
+            device = None  # the device_map places the model (lm-eval passes --device by default)
         if world_size > 1:
             import accelerate
             self.accelerator = accelerate.Accelerator()
@@ -178,7 +187,9 @@ class LLaDAEvalHarness(LM):
             device = str(self.accelerator.device)
         else:
             self._rank, self._world_size = 0, 1
-        self.model, self.tokenizer = load_model_and_tokenizer(model_path, device=device, dtype=dtype, adapter=peft)
+        self.model, self.tokenizer = load_model_and_tokenizer(
+            model_path, device=device, dtype=dtype, adapter=peft, quantization=quantization, device_map=device_map,
+            max_memory=max_memory, offload_folder=offload_folder)
         config = self.model.config
         self.mask_id = int(mask_id) if mask_id is not None else int(config.mask_token_id)
         self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else config.eos_token_id

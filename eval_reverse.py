@@ -235,7 +235,8 @@ def main(argv=None):
     parser.add_argument("--output", default=None,
                         help="per-item results, JSON lines (default: runs/reverse_<type>.jsonl)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    args = parser.parse_args(argv)
+    from modeling_llada import add_loading_args, load_for_script, loading_options
+    args = add_loading_args(parser).parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1 (got {args.batch_size})")
     if args.limit is not None and args.limit < 0:
@@ -255,8 +256,8 @@ def main(argv=None):
     steps = args.steps or gen_length
     block_length = args.block_length or gen_length
 
-    from modeling_llada import load_for_script
-    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter,
+                                       **loading_options(args))
     output = args.output or os.path.join("runs", f"reverse_{args.type}.jsonl")
     if os.path.exists(output) and not args.overwrite:  # before the sampling, so no work is lost either
         parser.error(f"{output} already exists; pass --overwrite to replace it, or another --output")

@@ -451,10 +451,11 @@ def main():
     parser.add_argument("--threshold", type=finite_float, default=None, help="parallel decoding: confidence threshold")
     parser.add_argument("--factor", type=finite_float, default=None, help="parallel decoding: Fast-dLLM's factor rule")
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
-    args = parser.parse_args()
+    from modeling_llada import add_loading_args, check_user_text, load_for_script, loading_options  # the project's
+    args = add_loading_args(parser).parse_args()
 
-    from modeling_llada import check_user_text, load_for_script  # the script needs the project
-    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter,
+                                       **loading_options(args))
     questions = args.prompts or [
         "Lily can run 12 kilometers per hour for 4 hours. After that, she runs 6 kilometers per hour. "
         "How many kilometers can she run in 8 hours?",

@@ -74,10 +74,10 @@ def main():
     parser.add_argument("--mc_num", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--cfg_scale", type=finite_float, default=0.)
-    args = parser.parse_args()
+    from modeling_llada import add_loading_args, load_for_script, loading_options
+    args = add_loading_args(parser).parse_args()
 
-    from modeling_llada import load_for_script
-    model, tokenizer = load_for_script(parser, args.model, device=args.device)
+    model, tokenizer = load_for_script(parser, args.model, device=args.device, **loading_options(args))
     prompt_text = tokenizer.apply_chat_template([{"role": "user", "content": args.question}],
                                                 add_generation_prompt=True, tokenize=False)
     prompt = torch.tensor(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])

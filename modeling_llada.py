@@ -11,6 +11,7 @@ AutoModelForMaskedLM.
 """
 
 import os
+import re
 
 import torch
 import torch.nn.functional as F
@@ -323,7 +324,53 @@ def check_user_text(tokenizer, text):
                          f"{'it' if len(found) == 1 else 'them'} and send it again")
 
 
-def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, adapter=None):
+QUANTIZATIONS = ("int8", "int4")
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def quantization_config(quantization, compute_dtype=None):
+    """transformers' BitsAndBytesConfig for a weight quantisation of the blocks' linear layers (the embedding, the
+    norms and the output head stay in the model's dtype):
+    'int8': LLM.int8() (int8 weights with one scale per output row; at run time each input row is quantised to
+      int8 too, and input features above 6.0 in magnitude go through a 16-bit matmul instead);
+    'int4': NF4 with double-quantised scales (4.1 bits a weight), dequantised to compute_dtype for each matmul
+      (the QLoRA format of train.py --qlora). compute_dtype None: float32."""
+    from transformers import BitsAndBytesConfig
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ValueError(f"quantization={quantization!r} needs bitsandbytes (pip install bitsandbytes)") from None
+    if quantization == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    if quantization == "int4":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute_dtype or torch.float32)
+    raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)} or none (got {quantization!r})")
+
+
+def parse_max_memory(text):
+    """'0:20GiB,1:20GiB,cpu:64GiB' (or with ; or = between) -> {0: '20GiB', 1: '20GiB', 'cpu': '64GiB'}, the
+    max_memory of accelerate's device_map: a GPU index or cpu, each with its budget."""
+    if isinstance(text, dict) or text is None:
+        return text
+    budgets = {}
+    for item in re.split(r"[,;]", text):
+        if not item.strip():
+            continue
+        key, sep, value = item.strip().replace("=", ":").partition(":")
+        if not sep or not value.strip():
+            raise ValueError(f"max_memory: {item!r} is not DEVICE:SIZE (e.g. 0:20GiB,1:20GiB,cpu:64GiB)")
+        key = key.strip()
+        budgets[int(key) if key.isdigit() else key] = value.strip()
+    return budgets
+
+
+def _drop_int8_cast_notice(record):
+    return "inputs will be cast from" not in record.getMessage()
+
+
+def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, adapter=None, quantization=None,
+                             device_map=None, max_memory=None, offload_folder=None):
     """Load a LLaDA checkpoint (hub id or local path; default: the bundled tiny model) for inference.
 
     device: 'cuda', 'mps' or 'cpu' (default: the first available). dtype: torch dtype or its name, or 'auto'
@@ -331,8 +378,31 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     directory, e.g. a train.py --lora_r run's final/; its weights are merged into the base model, so the result
     is a plain LLaDAModelLM (same outputs, no per-call cost), and the tokenizer saved with the adapter is used.
     With an adapter and no model_name_or_path, the base is the one recorded in the adapter's config.
+    quantization: None / 'none', 'int8' or 'int4' (bitsandbytes, see quantization_config; on a CUDA GPU or the
+    CPU): the blocks' weights are quantised as they load. An adapter is merged into the quantised weights.
+    device_map: 'auto', 'balanced', 'balanced_low_0', 'sequential' or a dict {module name: device}: accelerate's
+    big-model dispatch, whole LLaDABlocks spread over the GPUs (then the CPU, then offload_folder on disk) within
+    max_memory ({0: '20GiB', 'cpu': '64GiB'} or its string form, see parse_max_memory); inputs go to
+    model.device, the embedding's device, and the logits come back there. Not with device or adapter.
     Returns (model in eval mode, tokenizer).
     """
+    if quantization in (None, "none"):
+        quantization = None
+    elif quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)} or none (got {quantization!r})")
+    max_memory = parse_max_memory(max_memory)
+    if device_map is not None:
+        if isinstance(device_map, str) and device_map not in DEVICE_MAPS:
+            raise ValueError(f"device_map must be one of {', '.join(DEVICE_MAPS)} or a dict of module -> device "
+                             f"(got {device_map!r})")
+        if device is not None:
+            raise ValueError(f"give device or device_map, not both (got device={device!r}, "
+                             f"device_map={device_map!r})")
+        if adapter is not None:
+            raise ValueError("device_map does not take an adapter: merge it first (python train.py merge --adapter "
+                             "ADAPTER --out DIR) and load DIR with device_map")
+    elif max_memory is not None or offload_folder is not None:
+        raise ValueError("max_memory and offload_folder only apply with a device_map (e.g. device_map='auto')")
     if adapter is not None and model_name_or_path is None:
         from peft import PeftConfig
         model_name_or_path = PeftConfig.from_pretrained(adapter).base_model_name_or_path
@@ -349,8 +419,29 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but this torch build sees no CUDA GPU; use --device cpu "
                          f"or install a CUDA build of torch")
+    if quantization and device_map is None and str(device).split(":")[0] not in ("cuda", "cpu"):
+        raise ValueError(f"quantization={quantization!r} runs on a CUDA GPU or the CPU (bitsandbytes), not on "
+                         f"{device!r}")
     dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
-    model = AutoModel.from_pretrained(path, dtype=dtype)
+    options = {}
+    if device_map is not None:
+        options = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
+    elif quantization:
+        options = dict(device_map={"": device})  # bitsandbytes quantises the weights where they are placed
+    if quantization:
+        options["quantization_config"] = quantization_config(
+            quantization, dtype if isinstance(dtype, torch.dtype) else None)
+        if quantization == "int8":  # bitsandbytes logs this at every call when the model is not in float16
+            import logging
+            logging.getLogger("bitsandbytes.autograd._functions").addFilter(_drop_int8_cast_notice)
+    try:
+        model = AutoModel.from_pretrained(path, dtype=dtype, **options)
+    except ValueError as error:
+        if quantization and "dispatched on the CPU or the disk" in str(error):
+            raise ValueError(f"the device_map puts some {quantization} weights on the CPU or disk next to GPUs "
+                             f"({device_map}, max_memory {max_memory}), which bitsandbytes cannot run; give the GPUs "
+                             f"more max_memory, or load unquantised") from None
+        raise
     vocab = model.config.embedding_size or model.config.vocab_size
     for name in ("mask_token_id", "eos_token_id"):
         token = getattr(model.config, name, None)
@@ -360,16 +451,44 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     if adapter is not None:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model = model.to(device).eval()
+    if device_map is not None and model.device.type == "meta":
+        raise ValueError(f"the device_map offloads the embedding ({model.hf_device_map}); give the first device "
+                         f"more max_memory")
+    if not options:  # a device_map (or bitsandbytes) already placed the weights
+        model = model.to(device)
+    model = model.eval()
     saved_with_adapter = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
     tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(adapter if saved_with_adapter else path), model.config)
     return model, tokenizer
 
 
-def load_for_script(parser, model_name_or_path=None, device=None, dtype=None, adapter=None):
+def add_loading_args(parser):
+    """The loading flags every script shares: --quantization, --device_map, --max_memory, --offload_folder (pass
+    loading_options(args) on to load_for_script). Returns the parser."""
+    group = parser.add_argument_group("weights", "quantisation and splitting across devices")
+    group.add_argument("--quantization", choices=QUANTIZATIONS + ("none",), default=None,
+                       help="quantise the blocks' weights as they load (bitsandbytes, on a CUDA GPU or the CPU): int8 "
+                            "= LLM.int8(), int4 = NF4 (default: none)")
+    group.add_argument("--device_map", choices=DEVICE_MAPS, default=None,
+                       help="split the model over the GPUs (then CPU, then disk) by whole blocks with accelerate; "
+                            "replaces --device (default: the whole model on --device)")
+    group.add_argument("--max_memory", default=None, metavar="DEVICE:SIZE,...",
+                       help="with --device_map: memory per device, e.g. 0:20GiB,1:20GiB,cpu:64GiB")
+    group.add_argument("--offload_folder", default=None,
+                       help="with --device_map: folder for the weights that fit on no device")
+    return parser
+
+
+def loading_options(args):
+    """The keyword arguments of load_model_and_tokenizer that add_loading_args' flags gave."""
+    return {name: getattr(args, name, None) for name in ("quantization", "device_map", "max_memory", "offload_folder")}
+
+
+def load_for_script(parser, model_name_or_path=None, device=None, dtype=None, adapter=None, **options):
     """load_model_and_tokenizer for a command-line script: the loading chatter of transformers, PEFT and
     bitsandbytes (which PEFT imports) silenced, and a missing model or adapter or a bad device/dtype reported as
-    the script's one-line usage error."""
+    the script's one-line usage error. options: load_model_and_tokenizer's quantization, device_map, max_memory,
+    offload_folder (loading_options(args) of a parser with add_loading_args)."""
     import logging
     import warnings
 
@@ -380,7 +499,8 @@ def load_for_script(parser, model_name_or_path=None, device=None, dtype=None, ad
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype, adapter=adapter)
+            return load_model_and_tokenizer(model_name_or_path, device=device, dtype=dtype, adapter=adapter,
+                                            **options)
     except (OSError, ValueError, RuntimeError, SafetensorError) as error:
         if adapter:
             what = f"the adapter {adapter!r}" + (f" on {model_name_or_path!r}" if model_name_or_path else "")

@@ -20,7 +20,8 @@ Objectives (the LLaDA paper, arXiv:2502.09992, section 2 and Appendix B):
   being every earlier message; each time the dialogue is drawn one pair is sampled (--multiturn sample), or
   every pair is its own example (expand), or only the last is trained (last).
 - memory: --gradient_checkpointing recomputes activations per block; --lora_r trains a PEFT LoRA adapter of
-  the blocks' linear layers instead of every weight, --qlora with the frozen weights in 4-bit NF4.
+  the blocks' linear layers instead of every weight, --qlora with the frozen weights in 4-bit NF4
+  (--quantization int8: in LLM.int8()).
 
 Data: jsonl with {"text": ...} per line for pretraining (packed into seq_len chunks) and
 {"messages": [{"role", "content"}, ...]} for SFT (system/user/assistant turns, rendered with the tokenizer's
@@ -52,7 +53,8 @@ from accelerate.utils import DataLoaderConfiguration, broadcast_object_list, set
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from modeling_llada import LLaDAConfig, LLaDAModelLM, load_for_script, patch_tokenizer
+from modeling_llada import (QUANTIZATIONS, LLaDAConfig, LLaDAModelLM, load_for_script, patch_tokenizer,
+                            quantization_config)
 
 EPS = 1e-3
 LORA_LAYERS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")  # a block's linear layers
@@ -552,6 +554,9 @@ def parse_args(argv=None):
                              f"{HEAD} for the output head (a bare ff_out means the blocks' FFN output)")
     parser.add_argument("--qlora", action="store_true",
                         help="with --lora_r: hold the frozen --init weights in 4-bit NF4 (bitsandbytes)")
+    parser.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
+                        help="with --lora_r: hold the frozen --init weights quantised (bitsandbytes): int4 is --qlora, "
+                             "int8 LLM.int8()")
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -585,6 +590,13 @@ def parse_args(argv=None):
         parser.error("--lora_r adapts a trained model: pass --init")
     if args.qlora and not args.lora_r:
         parser.error("--qlora trains a LoRA adapter: pass --lora_r too")
+    if args.qlora and args.quantization not in (None, "int4"):
+        parser.error(f"--qlora is --quantization int4; it does not go with --quantization {args.quantization}")
+    if args.quantization and not args.lora_r:
+        parser.error(f"--quantization {args.quantization}: quantised weights cannot be trained; train a LoRA adapter "
+                     f"on them (--lora_r R), or load them unquantised")
+    if args.qlora:
+        args.quantization = "int4"
     if not 0 <= args.lora_dropout < 1:
         parser.error("--lora_dropout must be in [0, 1)")
     args.lora_targets = [name.strip() for name in args.lora_targets.split(",") if name.strip()]
@@ -596,14 +608,13 @@ def parse_args(argv=None):
 
 
 def build_model(args, tokenizer, device):
-    """The model to train: a new one, or --init's; with --gradient_checkpointing, --lora_r and --qlora applied."""
+    """The model to train: a new one, or --init's; with --gradient_checkpointing, --lora_r and --qlora /
+    --quantization applied."""
     if args.init:
         quantization = {}
-        if args.qlora:
-            from transformers import BitsAndBytesConfig
-            quantization = dict(device_map={"": device}, quantization_config=BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16))
+        if args.quantization:  # int4: NF4 with double-quantised scales, computing in bf16 (QLoRA)
+            quantization = dict(device_map={"": device},
+                                quantization_config=quantization_config(args.quantization, torch.bfloat16))
         model = AutoModel.from_pretrained(args.init, **quantization)
         model.config.causal = args.objective == "ar"
     else:
@@ -614,7 +625,7 @@ def build_model(args, tokenizer, device):
             mask_token_id=tokenizer.mask_token_id, eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id, causal=args.objective == "ar")
         model = LLaDAModelLM(config)
-    if args.qlora:  # PEFT's preparation: base frozen, its unquantized half-precision weights in float32
+    if args.quantization:  # PEFT's preparation: base frozen, its unquantized half-precision weights in float32
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})

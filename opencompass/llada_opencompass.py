@@ -12,8 +12,10 @@ perplexity inferencers the Monte Carlo likelihood of get_log_likelihood.py (the 
 Knobs (the original wrapper's names): gen_steps, gen_length, gen_blocksize, batch_size_, cfg, temperature,
 remasking, mask_id (default: the config's mask_token_id), padding_id (default: the tokenizer's pad / EOS),
 diff_confidence_eos_eot_inf, diff_logits_eos_inf, stop_words, peft_path (a LoRA adapter, merged into the
-model); plus mc_num / mc_batch_size (for get_ppl), seed, device, dtype, and generate()'s fast sampling options
-cache, threshold, factor, early_exit, block_logits (all off by default: the reference sampler).
+model); plus mc_num / mc_batch_size (for get_ppl), seed, device, dtype, quantization (int8 / int4,
+bitsandbytes), device_map (auto: the model split over the task's GPUs, run_cfg num_gpus), max_memory,
+offload_folder, and generate()'s fast sampling options cache, threshold, factor, early_exit, block_logits
+(all off by default: the reference sampler).
 
 Speed: the answers of each predictions file (a dataset, or a part of one) are counted into
 <run folder>/speed/<model abbr>/<file>.json (forward passes, answer tokens, wall time; eval_speed.py), and
@@ -112,7 +114,9 @@ class LLaDAModel(BaseModel):
                  mc_num: int = 128, mc_batch_size: int = 32, seed: int = 1234, device: Optional[str] = None,
                  dtype: Optional[str] = None, stop_words: Optional[List[str]] = None, peft_path: Optional[str] = None,
                  cache: Optional[str] = None, threshold: Optional[float] = None, factor: Optional[float] = None,
-                 early_exit: bool = False, block_logits: Optional[bool] = None, **kwargs):
+                 early_exit: bool = False, block_logits: Optional[bool] = None, quantization: Optional[str] = None,
+                 device_map: Optional[str] = None, max_memory=None, offload_folder: Optional[str] = None,
+                 **kwargs):
         path = resolve_model_path(path)
         self.logits_eos_inf = bool(diff_logits_eos_inf)
         self.fast = parse_fast_options(cache, threshold, factor, early_exit, block_logits)  # before the model loads
@@ -120,7 +124,9 @@ class LLaDAModel(BaseModel):
                          meta_template=meta_template, generation_kwargs=generation_kwargs or {})
         self.template_parser = self._template_parser(meta_template)
         from modeling_llada import load_model_and_tokenizer
-        self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype, adapter=peft_path)
+        self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype, adapter=peft_path,
+                                                              quantization=quantization, device_map=device_map,
+                                                              max_memory=max_memory, offload_folder=offload_folder)
         config = self.model.config
         model_max = getattr(config, "max_sequence_length", None)
         self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)

@@ -194,3 +194,16 @@ def test_fast_knobs_reach_the_sampler_and_speed_is_filed_per_predictions_file(ch
                                       block_logits=None, **fast)
     assert record["counts"]["answers"] == 3 and record["counts"]["answer_tokens"] == 48
     assert record["counts"]["row_forwards"] == row_forwards < 3 * 16  # fewer than the reference's, one per step
+
+
+def test_quantization_and_device_map_knobs_reach_the_loader(checkpoint, tmp_path):
+    """quantization (bitsandbytes, on the bundled model: its CPU kernels need layers 64 wide or more) and
+    device_map / max_memory / offload_folder (accelerate's split, here over the CPU and disk)."""
+    pytest.importorskip("bitsandbytes")
+    quantised = LLaDAModel(path="bundled", quantization="int4", device="cpu")
+    assert type(quantised.model.model.transformer.blocks[0].q_proj).__name__ == "Linear4bit"
+    split = LLaDAModel(path=checkpoint, device_map="auto", max_memory="cpu:600KB", offload_folder=str(tmp_path),
+                       gen_length=16, gen_steps=16, gen_blocksize=16)
+    assert set(split.model.hf_device_map.values()) == {"cpu", "disk"}
+    whole = LLaDAModel(path=checkpoint, device="cpu", gen_length=16, gen_steps=16, gen_blocksize=16)
+    assert split.generate(["What is 2 + 3?"], max_out_len=16) == whole.generate(["What is 2 + 3?"], max_out_len=16)

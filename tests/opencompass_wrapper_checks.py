@@ -20,7 +20,7 @@ from llada_opencompass import (GPQAShuffledDataset, LLaDABaseModel, LLaDAModel, 
                                gsm8k_answer_is_postprocess)
 from opencompass.datasets import MBPPEvaluator  # noqa: E402
 from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
-from tiny_checkpoint import make_tiny_checkpoint  # noqa: E402
+from tiny_models import tiny_checkpoint  # noqa: E402
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -83,7 +83,7 @@ def test_bbh_free_form_reads_the_first_answer():
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), varied=True)  # answers that vary
+    return tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), weights="varied", max_sequence_length=512)
 
 
 def few_shot_prompt():

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
-from conftest import ROOT
+from tiny_models import ROOT
 from modeling_llada import LLaDAModelLM, load_model_and_tokenizer
 from train import batch_indices, collate_sft, diffusion_loss, main
 

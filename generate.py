@@ -250,8 +250,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     so a position predicting either gets confidence 0 (committed last in its block) and every other position's
     confidence is its probability renormalised without them. At temperature 0 this is the reference's
     computation token for token; the same rule holds at temperature > 0, in the fast modes and, with random
-    remasking, EOS/EoT predictions go last. eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's). constraints: {answer
-    position: token id} pinned for the whole sampling. callback: called with a StepState after each step.
+    remasking, EOS/EoT predictions go last. eos_id / eot_id: the tokenizer's EOS and EoT ids (defaults: LLaDA-8B's).
+    constraints: {answer position: token id} pinned for the whole sampling. callback: called with a StepState after
+    each step.
     stats: a dict the call adds its counts to: 'forward_calls' (model calls) and 'row_forwards' (the rows of
     those calls summed: forward passes of single answers, a CFG pair counting once).
 

@@ -533,8 +533,8 @@ def parse_args(argv=None):
                         help="factor on the replay loss: pretraining losses are about 20x SFT losses, and at full "
                              "weight their gradients dominate AdamW's second moments and stall the SFT steps")
     parser.add_argument("--group_by_length", action="store_true",
-                        help="SFT: batch examples of similar length together (less EOS padding, faster steps); the batch "
-                             "width then tells the model each answer's length, which it is not told at "
+                        help="SFT: batch examples of similar length together (less EOS padding, faster steps); the "
+                             "batch width then tells the model each answer's length, which it is not told at "
                              "inference: see GUIDELINES.md before using it for diffusion SFT")
     parser.add_argument("--pad_to_multiple_of", type=int, default=1,
                         help="SFT: pad each batch to a multiple of this, so grouped batches still end in EOS "

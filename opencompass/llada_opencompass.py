@@ -226,7 +226,8 @@ class LLaDAModel(BaseModel):
         for i, text in enumerate(inputs):
             ids = self._ids(text if isinstance(text, str) else self._prompt_text(text))
             context = mask_length[i] if mask_length is not None else 0
-            prompt, answer = torch.tensor(ids[:context], dtype=torch.long), torch.tensor(ids[context:], dtype=torch.long)
+            prompt = torch.tensor(ids[:context], dtype=torch.long)
+            answer = torch.tensor(ids[context:], dtype=torch.long)
             torch.manual_seed(self.seed + i)
             batch = min(self.mc_batch_size, self.mc_num)
             ll = get_log_likelihood(self.model, prompt, answer, mc_num=self.mc_num, batch_size=batch,

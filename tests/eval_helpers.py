@@ -1,36 +1,19 @@
 """Shared helpers of the evaluation tests: a model to evaluate (the bundled one when it exists, else a random
-tiny LLaDA with the project's tokenizer) and subprocess plumbing."""
+tiny LLaDA with the project's tokenizer, tiny_models.tiny_checkpoint) and subprocess plumbing."""
 
 import json
 import os
 import subprocess
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLED = os.path.join(ROOT, "models", "llada-tiny-instruct")
 
 
-def make_random_model(path):
-    import torch
-    from transformers import AutoTokenizer
-
-    sys.path.insert(0, ROOT)
-    from modeling_llada import LLaDAConfig, LLaDAModelLM
-
-    tokenizer = AutoTokenizer.from_pretrained(os.path.join(ROOT, "data", "tokenizer"))
-    torch.manual_seed(0)
-    config = LLaDAConfig(d_model=32, n_heads=4, n_layers=2, mlp_hidden_size=64, vocab_size=len(tokenizer),
-                         max_sequence_length=256, mask_token_id=tokenizer.mask_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    LLaDAModelLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def eval_model_path(tmp_path_factory):
     if os.path.isfile(os.path.join(BUNDLED, "config.json")):
         return BUNDLED
-    return make_random_model(str(tmp_path_factory.mktemp("random_llada")))
+    from tiny_models import tiny_checkpoint
+    return tiny_checkpoint(str(tmp_path_factory.mktemp("random_llada")), weights="init")
 
 
 def env():

@@ -21,7 +21,7 @@ from llada_opencompass import (GPQAShuffledDataset, LLaDABaseModel, LLaDAModel, 
                                gsm8k_answer_is_postprocess)
 from opencompass.datasets import MBPPEvaluator  # noqa: E402
 from opencompass.openicl.icl_prompt_template import PromptTemplate  # noqa: E402
-from tiny_checkpoint import make_tiny_checkpoint  # noqa: E402
+from tiny_models import tiny_checkpoint  # noqa: E402
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -84,7 +84,7 @@ def test_bbh_free_form_reads_the_first_answer():
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), varied=True)  # answers that vary
+    return tiny_checkpoint(str(tmp_path_factory.mktemp("tiny")), weights="varied", max_sequence_length=512)
 
 
 def few_shot_prompt():
@@ -163,8 +163,8 @@ def test_bad_knobs_fail_when_the_model_is_built(checkpoint, knobs, message):
 def test_fast_knobs_reach_the_sampler_and_speed_is_filed_per_predictions_file(checkpoint, tmp_path):
     """The knobs cache / factor / early_exit (here as strings) reach generate(): the answers are generate()'s with
     those options, in fewer forward passes than the reference's (the random model is never confident, but the factor
-    rule commits two or more positions per step). Called from an OpenCompass inferencer's inference() (whose locals name the predictions file),
-    the speed of the answers goes to <run folder>/speed/<model abbr>/<dataset>.json."""
+    rule commits two or more positions per step). Called from an OpenCompass inferencer's inference() (whose locals
+    name the predictions file), the speed of the answers goes to <run folder>/speed/<model abbr>/<dataset>.json."""
     model = LLaDAModel(path=checkpoint, gen_length=16, gen_steps=16, gen_blocksize=8, batch_size_=2, cache="dual",
                        factor="3", early_exit="true")
     fast = dict(cache="dual", factor=3.0, early_exit=True)

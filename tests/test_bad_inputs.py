@@ -11,7 +11,7 @@ import chat
 import eval_reverse
 import generate as generate_module
 import get_log_likelihood as likelihood_module
-from conftest import MASK_ID, ROOT
+from tiny_models import MASK_ID, ROOT
 from generate import generate
 from get_log_likelihood import get_log_likelihood
 
@@ -79,13 +79,9 @@ def test_reverse_keeps_an_existing_output_and_checks_the_twin_length(capsys, tmp
 
 
 def test_reverse_causal_path_checks_the_context_length(capsys, tmp_path):
-    from eval_helpers import make_random_model
-    from modeling_llada import LLaDAModelLM
+    from tiny_models import tiny_checkpoint
 
-    path = make_random_model(str(tmp_path / "twin"))  # 256 positions
-    model = LLaDAModelLM.from_pretrained(path)
-    model.config.causal = True
-    model.save_pretrained(path)
+    path = tiny_checkpoint(str(tmp_path / "twin"), weights="init", causal=True)  # 256 positions
     error = usage_error(capsys, eval_reverse.main, ["--model", path, "--gen_length", "700", "--limit", "1",
                                                     "--output", str(tmp_path / "out.jsonl")])
     assert "max_sequence_length" in error

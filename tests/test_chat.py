@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from tiny_checkpoint import ROOT, make_tiny_checkpoint
+from tiny_models import ROOT, tiny_checkpoint
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect drives chat.py through a pseudo-terminal")
 
@@ -148,7 +148,7 @@ def test_ctrl_d_and_ctrl_c_exit_cleanly(checkpoint, key):
 
 
 def test_no_stream_through_a_pipe_drops_old_turns(tmp_path, tokenizer):
-    checkpoint = make_tiny_checkpoint(str(tmp_path / "short"), max_sequence_length=96)
+    checkpoint = tiny_checkpoint(str(tmp_path / "short"), max_sequence_length=96)
     result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream",
                              "--cache", "prefix", "--threshold", "0.5"], cwd=ROOT,
                             env=ENV, input="first message\nsecond message here\nthird one\n", text=True,

@@ -9,8 +9,8 @@ import torch
 from accelerate.commands.config.config_args import ClusterConfig
 from safetensors.torch import load_file
 
-from conftest import ROOT
 from test_train import log_rows, run_train
+from tiny_models import ROOT
 
 CONFIGS = os.path.join(ROOT, "accelerate_configs")
 DIALOGUES = os.path.join(ROOT, "tests", "data", "dialogues.jsonl")
@@ -62,7 +62,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.fsdp import fully_shard
 sys.path[:0] = [{root!r}, {tests!r}]
-from conftest import tiny_config
+from tiny_models import tiny_config
 from modeling_llada import LLaDAModelLM
 from train import diffusion_loss
 

@@ -29,7 +29,7 @@ def test_held_out_arithmetic_is_right_most_of_the_time(tmp_path):
 @pytest.mark.parametrize("direction", ["ftb", "btf"])
 def test_reversal_eval_runs_on_the_bundled_model(direction, tmp_path):
     """The pipeline a user runs: every couplet gets an answer and a hit flag, the accuracy line is printed, and
-    most fine-tuned couplets are recited in either direction (82% forward, 90% backward of all 49; EVAL.md)."""
+    most fine-tuned couplets are recited in either direction (all 49: models/llada-tiny-instruct/README.md)."""
     out = tmp_path / f"{direction}.jsonl"
     printed = run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--type", direction, "--split", "sft",
                    "--limit", "8", "--device", "cpu", "--output", str(out)], cwd=str(tmp_path))
@@ -42,7 +42,7 @@ def test_reversal_eval_runs_on_the_bundled_model(direction, tmp_path):
 @pytest.mark.parametrize("direction", ["ftb", "btf"])
 def test_autoregressive_twin_recites_fine_tuned_couplets_both_ways(direction, tmp_path):
     """models/tiny-ar-twin, decoded left to right, gives the true line of couplets it was asked about in SFT
-    (49 of 49 in both directions, EVAL.md section 5)."""
+    (all 49 in both directions: models/tiny-ar-twin/README.md)."""
     out = tmp_path / f"{direction}.jsonl"
     twin = os.path.join(ROOT, "models", "tiny-ar-twin")
     run([sys.executable, os.path.join(ROOT, "eval_reverse.py"), "--model", twin, "--type", direction, "--split", "sft",

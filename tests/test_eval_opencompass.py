@@ -65,33 +65,60 @@ def test_opencompass_offline_run(tmp_path_factory, tmp_path):
 # abbreviations (first, count), length/steps/block, EOS flags (C: confidence rule, L: logits), stop words,
 # and a marker of the dataset variant (its answer post-processor or, where it has none, its evaluator).
 ORIGINAL_EXAMPLES = {
-    "llada_1p5_gen_gpqa_length256_block16": ("1.5", "GPQA_diamond", 1, (256, 256, 16), "", None, "gpqa_correct_answer_postprocess"),
-    "llada_1p5_gen_gsm8k_length256_block16_confidence": ("1.5", "gsm8k", 1, (256, 256, 16), "C", None, "gsm8k_postprocess"),
-    "llada_1p5_gen_humaneval_length512_block32_confidence": ("1.5", "openai_humaneval", 1, (512, 512, 32), "C", None, "humaneval_postprocess_v2"),
-    "llada_1p5_gen_ifeval_length256_block16_confidence": ("1.5", "IFEval", 1, (256, 256, 16), "C", None, "IFEvaluator"),
-    "llada_1p5_gen_math_length1024_block128_confidence": ("1.5", "math", 1, (1024, 1024, 128), "C", None, "math_postprocess_v2"),
-    "llada_1p5_gen_mbpp_length512_block32_confidence": ("1.5", "mbpp", 1, (512, 512, 32), "C", None, "ReleaseMBPPEvaluator"),
-    "llada_base_gen_bbh_length256_block256": ("base", "bbh-temporal_sequences", 27, (256, 256, 256), "", None, "bbh_mcq_postprocess"),
-    "llada_base_gen_gsm8k_length256_block256": ("base", "gsm8k", 1, (256, 256, 256), "", None, "gsm8k_answer_is_postprocess"),
-    "llada_base_gen_humaneval_length256_block256": ("base", "openai_humaneval", 1, (256, 256, 256), "", None, "humaneval_internal_v2_postprocess"),
-    "llada_base_gen_math_length256_block256": ("base", "math", 1, (256, 256, 256), "", ["Problem:"], "MATHVerifyEvaluator"),
-    "llada_base_gen_mbpp_length256_block256": ("base", "mbpp", 1, (256, 256, 256), "", ["[DONE]"], "ReleaseMBPPEvaluator"),
-    "llada_instruct_gen_arcc_length512_block512": ("instruct", "ARC-c", 1, (512, 512, 512), "", None, "first_option_postprocess"),
-    "llada_instruct_gen_gpqa_length128_block64": ("instruct", "GPQA_diamond", 1, (128, 128, 64), "", None, "gpqa_correct_answer_postprocess"),
-    "llada_instruct_gen_gpqa_length64_block64_confidence": ("instruct", "GPQA_diamond", 1, (64, 64, 64), "C", None, "gpqa_correct_answer_postprocess"),
-    "llada_instruct_gen_gsm8k_length256_block8": ("instruct", "gsm8k", 1, (256, 256, 8), "", None, "gsm8k_postprocess"),
-    "llada_instruct_gen_gsm8k_length512_block512_confidence": ("instruct", "gsm8k", 1, (512, 512, 512), "C", None, "gsm8k_postprocess"),
-    "llada_instruct_gen_hellaswag_length3_block3": ("instruct", "hellaswag", 1, (3, 3, 3), "", None, "first_option_postprocess"),
-    "llada_instruct_gen_humaneval_length512_block32": ("instruct", "openai_humaneval", 1, (512, 512, 32), "", None, "humaneval_postprocess_v2"),
-    "llada_instruct_gen_humaneval_length512_block512_logits": ("instruct", "openai_humaneval", 1, (512, 512, 512), "L", None, "humaneval_postprocess_v2"),
-    "llada_instruct_gen_ifeval_length512_block512_confidence": ("instruct", "IFEval", 1, (512, 512, 512), "C", None, "IFEvaluator"),
-    "llada_instruct_gen_math_length256_block256": ("instruct", "math", 1, (256, 256, 256), "", None, "math_postprocess_v2"),
-    "llada_instruct_gen_math_length512_block512_confidence": ("instruct", "math", 1, (512, 512, 512), "C", None, "math_postprocess_v2"),
-    "llada_instruct_gen_math_length512_block64": ("instruct", "math", 1, (512, 512, 64), "", None, "math_postprocess_v2"),
-    "llada_instruct_gen_mbpp_length256_block256_confidence": ("instruct", "mbpp", 1, (256, 256, 256), "C", None, "ReleaseMBPPEvaluator"),
-    "llada_instruct_gen_mbpp_length512_block32": ("instruct", "mbpp", 1, (512, 512, 32), "", None, "ReleaseMBPPEvaluator"),
-    "llada_instruct_gen_mmlu_length3_block3": ("instruct", "lukaemon_mmlu_college_biology", 57, (3, 3, 3), "", None, "first_option_postprocess"),
-    "llada_instruct_gen_mmlupro_length256_block256": ("instruct", "mmlu_pro_math", 14, (256, 256, 256), "", None, "match_answer_pattern"),
+    "llada_1p5_gen_gpqa_length256_block16":
+        ("1.5", "GPQA_diamond", 1, (256, 256, 16), "", None, "gpqa_correct_answer_postprocess"),
+    "llada_1p5_gen_gsm8k_length256_block16_confidence":
+        ("1.5", "gsm8k", 1, (256, 256, 16), "C", None, "gsm8k_postprocess"),
+    "llada_1p5_gen_humaneval_length512_block32_confidence":
+        ("1.5", "openai_humaneval", 1, (512, 512, 32), "C", None, "humaneval_postprocess_v2"),
+    "llada_1p5_gen_ifeval_length256_block16_confidence":
+        ("1.5", "IFEval", 1, (256, 256, 16), "C", None, "IFEvaluator"),
+    "llada_1p5_gen_math_length1024_block128_confidence":
+        ("1.5", "math", 1, (1024, 1024, 128), "C", None, "math_postprocess_v2"),
+    "llada_1p5_gen_mbpp_length512_block32_confidence":
+        ("1.5", "mbpp", 1, (512, 512, 32), "C", None, "ReleaseMBPPEvaluator"),
+    "llada_base_gen_bbh_length256_block256":
+        ("base", "bbh-temporal_sequences", 27, (256, 256, 256), "", None, "bbh_mcq_postprocess"),
+    "llada_base_gen_gsm8k_length256_block256":
+        ("base", "gsm8k", 1, (256, 256, 256), "", None, "gsm8k_answer_is_postprocess"),
+    "llada_base_gen_humaneval_length256_block256":
+        ("base", "openai_humaneval", 1, (256, 256, 256), "", None, "humaneval_internal_v2_postprocess"),
+    "llada_base_gen_math_length256_block256":
+        ("base", "math", 1, (256, 256, 256), "", ["Problem:"], "MATHVerifyEvaluator"),
+    "llada_base_gen_mbpp_length256_block256":
+        ("base", "mbpp", 1, (256, 256, 256), "", ["[DONE]"], "ReleaseMBPPEvaluator"),
+    "llada_instruct_gen_arcc_length512_block512":
+        ("instruct", "ARC-c", 1, (512, 512, 512), "", None, "first_option_postprocess"),
+    "llada_instruct_gen_gpqa_length128_block64":
+        ("instruct", "GPQA_diamond", 1, (128, 128, 64), "", None, "gpqa_correct_answer_postprocess"),
+    "llada_instruct_gen_gpqa_length64_block64_confidence":
+        ("instruct", "GPQA_diamond", 1, (64, 64, 64), "C", None, "gpqa_correct_answer_postprocess"),
+    "llada_instruct_gen_gsm8k_length256_block8":
+        ("instruct", "gsm8k", 1, (256, 256, 8), "", None, "gsm8k_postprocess"),
+    "llada_instruct_gen_gsm8k_length512_block512_confidence":
+        ("instruct", "gsm8k", 1, (512, 512, 512), "C", None, "gsm8k_postprocess"),
+    "llada_instruct_gen_hellaswag_length3_block3":
+        ("instruct", "hellaswag", 1, (3, 3, 3), "", None, "first_option_postprocess"),
+    "llada_instruct_gen_humaneval_length512_block32":
+        ("instruct", "openai_humaneval", 1, (512, 512, 32), "", None, "humaneval_postprocess_v2"),
+    "llada_instruct_gen_humaneval_length512_block512_logits":
+        ("instruct", "openai_humaneval", 1, (512, 512, 512), "L", None, "humaneval_postprocess_v2"),
+    "llada_instruct_gen_ifeval_length512_block512_confidence":
+        ("instruct", "IFEval", 1, (512, 512, 512), "C", None, "IFEvaluator"),
+    "llada_instruct_gen_math_length256_block256":
+        ("instruct", "math", 1, (256, 256, 256), "", None, "math_postprocess_v2"),
+    "llada_instruct_gen_math_length512_block512_confidence":
+        ("instruct", "math", 1, (512, 512, 512), "C", None, "math_postprocess_v2"),
+    "llada_instruct_gen_math_length512_block64":
+        ("instruct", "math", 1, (512, 512, 64), "", None, "math_postprocess_v2"),
+    "llada_instruct_gen_mbpp_length256_block256_confidence":
+        ("instruct", "mbpp", 1, (256, 256, 256), "C", None, "ReleaseMBPPEvaluator"),
+    "llada_instruct_gen_mbpp_length512_block32":
+        ("instruct", "mbpp", 1, (512, 512, 32), "", None, "ReleaseMBPPEvaluator"),
+    "llada_instruct_gen_mmlu_length3_block3":
+        ("instruct", "lukaemon_mmlu_college_biology", 57, (3, 3, 3), "", None, "first_option_postprocess"),
+    "llada_instruct_gen_mmlupro_length256_block256":
+        ("instruct", "mmlu_pro_math", 14, (256, 256, 256), "", None, "match_answer_pattern"),
 }
 # The dataset config variant each example imports (the original release's names): the pip package's file, or
 # this repository's opencompass/configs/datasets/ file of that name where the original's is not in pip or pip

@@ -17,7 +17,8 @@ import eval_reverse  # noqa: E402
 
 def test_templates_and_hits():
     items = eval_reverse.build_items([{"first": "床前明月光", "second": "疑是地上霜"}], "btf")
-    assert items[0]["question"] == "疑是地上霜的上一句是什么？ 直接输出句子即可。" and items[0]["target"] == "床前明月光"
+    assert items[0]["question"] == "疑是地上霜的上一句是什么？ 直接输出句子即可。"
+    assert items[0]["target"] == "床前明月光"
     items = eval_reverse.build_items([{"first": "A line,", "second": "B line."}], "ftb")
     assert items[0]["question"] == 'What is the next line after: "A line,"?' and items[0]["target"] == "B line."
     assert eval_reverse.is_hit("B line.", "It is: B line. Yes") and not eval_reverse.is_hit("B line.", "C line.")
@@ -71,16 +72,11 @@ def test_autoregressive_twin_is_decoded_left_to_right(tmp_path):
     """A causal checkpoint (train.py --objective ar) goes through greedy next-token decoding: a left-padded batch
     gives each row the greedy continuation of its prompt alone, token by token, and a row that emits a stop
     token keeps emitting EOS."""
-    from eval_helpers import make_random_model
     from modeling_llada import load_model_and_tokenizer
+    from tiny_models import tiny_checkpoint
 
-    path = make_random_model(str(tmp_path / "ar"))
+    path = tiny_checkpoint(str(tmp_path / "ar"), causal=True)  # sharp weights: varied continuations
     model, tokenizer = load_model_and_tokenizer(path, device="cpu")
-    model.config.causal = True
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.mul_(8)  # varied continuations
     prompts = [[5, 6, 7], [40, 41, 42, 43, 44, 45]]
     free = [greedy_continuation(model, p, 8, {-1}) for p in prompts]
     assert len(set(free[0])) >= 3 and len(set(free[1])) >= 3
@@ -251,12 +247,11 @@ def test_batched_rows_equal_the_one_at_a_time_run(tmp_path):
     """Left padding is masked out of attention and RoPE is relative, so a padded row's logits and answer equal
     those of the row alone (float32, tiny random model with sharpened weights)."""
     import torch
-    from eval_helpers import make_random_model
     from modeling_llada import load_model_and_tokenizer
+    from tiny_models import tiny_checkpoint
 
-    from conftest import vary
-    model, tokenizer = load_model_and_tokenizer(make_random_model(str(tmp_path / "m")), device="cpu")
-    vary(model, tokenizer.mask_token_id)  # answers with 15-18 distinct tokens each, so equality means something
+    # varied weights: answers with 15-18 distinct tokens each, so equality means something
+    model, tokenizer = load_model_and_tokenizer(tiny_checkpoint(str(tmp_path / "m"), weights="varied"), device="cpu")
     questions = [eval_reverse.chinese_question(p["first"], "ftb") for p in POEMS]
     questions += ["君子好逑的上一句是什么？ 直接输出句子即可。", 'What is the next line after: "A line,"?']
     alone = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, batch_size=1)

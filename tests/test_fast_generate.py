@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import EOS_ID, EOT_ID, MASK_ID, ROOT, make_varied_model
+from tiny_models import EOS_ID, EOT_ID, MASK_ID, ROOT, tiny_model
 from generate import generate, select_parallel
 from modeling_llada import LLaDACache
 from test_generate import left_pad, reference_generate, run
@@ -48,7 +48,7 @@ EXACT = dict(atol=1e-5, rtol=1e-5)
 
 @pytest.mark.parametrize("n_kv_heads", [4, 2])
 def test_cache_reproduces_full_forward(n_kv_heads):
-    model = make_varied_model(n_kv_heads=n_kv_heads)
+    model = tiny_model(weights="varied", n_kv_heads=n_kv_heads)
     ids, mask = left_pad(prompts([12, 20]))
     with torch.no_grad():
         full = model(ids, attention_mask=mask, use_cache=True)
@@ -73,7 +73,7 @@ def test_cache_reproduces_full_forward(n_kv_heads):
 def test_cache_sees_in_place_changes_of_other_positions():
     """Changing a token and writing only its K/V into the cache gives what a full forward of the new canvas gives
     at positions whose own entries are all fresh: the cache really carries the new token."""
-    model = make_varied_model(n_layers=1)
+    model = tiny_model(weights="varied", n_layers=1)
     ids = prompts([16])[0][None]
     changed = ids.clone()
     changed[0, 3] = 7
@@ -137,7 +137,7 @@ def restated_forward(model, ids, attention_mask=None):
 def test_model_forward_without_cache_is_the_architecture(n_kv_heads):
     """The plain forward (no cache arguments) computes the LLaDA architecture, with and without left padding, and
     returns no cache; the cache-building forward gives the same logits."""
-    model = make_varied_model(n_kv_heads=n_kv_heads)
+    model = tiny_model(weights="varied", n_kv_heads=n_kv_heads)
     ids, mask = left_pad(prompts([9, 14]))
     with torch.no_grad():
         out = model(ids)
@@ -372,7 +372,7 @@ def test_cache_modes_are_exact_on_a_one_layer_model(cache):
     """With one layer, a position's keys and values depend only on its own token, so a cache refreshed where tokens
     change is never stale: both cache modes, one token per step, give the reference's tokens (with padding and
     with classifier-free guidance too)."""
-    model = make_varied_model(n_layers=1)
+    model = tiny_model(weights="varied", n_layers=1)
     ids, mask = left_pad(prompts([6, 9, 4], seed=5))
     for cfg in (0., 1.):
         settings = dict(attention_mask=mask, steps=32, gen_length=32, block_length=8, cfg_scale=cfg)

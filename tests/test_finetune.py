@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, tiny_config
+from tiny_models import ROOT, tiny_model
 from modeling_llada import DEFAULT_MODEL, LLaDAModelLM, load_model_and_tokenizer
 from train import HEAD, diffusion_loss, lora_target_modules, main, make_batch, parse_args, select_turns, sft_dialogue
 
@@ -24,8 +24,7 @@ def run_script(script, *args, stdin=None):
 # ------------------------------------------------------------------------------------------ gradient checkpointing
 
 def test_gradient_checkpointing_recomputes_each_block_and_gives_the_same_gradients():
-    torch.manual_seed(0)
-    model = LLaDAModelLM(tiny_config(n_layers=3)).train()
+    model = tiny_model(weights="init", n_layers=3).train()
     input_ids = torch.randint(0, 60, (2, 24))
     prompt_lengths = torch.tensor([5, 9])
     calls = []
@@ -61,7 +60,7 @@ def test_lora_targets_the_blocks_layers_and_the_head_only_when_asked():
 
     def adapted(targets):
         config = LoraConfig(r=2, target_modules=lora_target_modules(targets))
-        peft_model = get_peft_model(LLaDAModelLM(tiny_config()), config)
+        peft_model = get_peft_model(tiny_model(weights="init"), config)
         return {name.rsplit(".lora_A", 1)[0] for name, _ in peft_model.named_parameters() if ".lora_A." in name}
 
     default = adapted(parse_args(["--stage", "sft", "--data", "x", "--out", "y", "--init", "z", "--max_steps", "1",

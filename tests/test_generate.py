@@ -1,9 +1,10 @@
-"""generate() against a straightforward re-statement of the reference algorithm (the original release's generate.py, as the paper describes it)."""
+"""generate() against a straightforward re-statement of the reference algorithm (the original release's generate.py,
+as the paper describes it)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import EOS_ID, EOT_ID, MASK_ID
+from tiny_models import EOS_ID, EOT_ID, MASK_ID
 from generate import add_gumbel_noise, generate
 
 
@@ -235,7 +236,7 @@ def test_eos_eot_rule_at_temperature_removes_both_columns():
     states = []
     torch.manual_seed(0)
     out = run(model, prompt, steps=16, gen_length=16, block_length=16, temperature=0.7, confidence_eos_eot_inf=True,
-              callback=lambda state: states.append((state.x.clone(), state.committed.clone(), state.confidence.clone())))
+              callback=lambda s: states.append((s.x.clone(), s.committed.clone(), s.confidence.clone())))
     x, committed, confidence = states[0]
     logits = model(torch.cat([prompt, torch.full((1, 16), MASK_ID)], 1)).logits
     logits[:, :, EOS_ID] = logits[:, :, EOT_ID] = -torch.inf

@@ -3,7 +3,7 @@
 
 import torch
 
-from eval_helpers import make_random_model
+from tiny_models import tiny_checkpoint
 
 
 def save_adapter(base_path, adapter_path):
@@ -20,7 +20,7 @@ def test_llada_dist_merges_the_peft_model_arg(tmp_path):
     from eval_llada import LLaDAEvalHarness
     from modeling_llada import load_model_and_tokenizer
 
-    base = make_random_model(str(tmp_path / "base"))
+    base = tiny_checkpoint(str(tmp_path / "base"), weights="init")
     save_adapter(base, str(tmp_path / "adapter"))
     ids = torch.tensor([[5, 6, 7, 8]])
     plain = LLaDAEvalHarness(model_path=base, device="cpu").model(ids).logits

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from conftest import MASK_ID
+from tiny_models import MASK_ID
 from get_log_likelihood import forward_process, get_log_likelihood
 
 

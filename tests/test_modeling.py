@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-from conftest import EOS_ID, tiny_config
+from tiny_models import EOS_ID, tiny_config, tiny_model
 from modeling_llada import LLaDAConfig, LLaDAModelLM
 
 OFFICIAL_8B_CONFIG = dict(
@@ -68,8 +68,7 @@ def test_official_style_checkpoint_loads_without_missing_keys(tmp_path):
 
 @pytest.mark.parametrize("overrides", [dict(), dict(n_kv_heads=2, weight_tying=True), dict(causal=True)])
 def test_save_and_load_through_auto_classes(tmp_path, overrides):
-    torch.manual_seed(0)
-    model = LLaDAModelLM(tiny_config(**overrides)).eval()
+    model = tiny_model(weights="init", **overrides)
     x = torch.randint(0, 60, (2, 9))
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -94,10 +93,7 @@ def test_left_padding_does_not_change_logits(tiny_model):
 
 
 def test_attention_is_bidirectional_unless_causal():
-    torch.manual_seed(0)
-    bidirectional = LLaDAModelLM(tiny_config()).eval()
-    causal = LLaDAModelLM(tiny_config(causal=True)).eval()
-    causal.load_state_dict(bidirectional.state_dict())
+    bidirectional, causal = tiny_model(weights="init"), tiny_model(weights="init", causal=True)  # same weights
     x = torch.randint(0, 60, (1, 8))
     changed = x.clone()
     changed[0, -1] = (x[0, -1] + 1) % 60
@@ -106,13 +102,13 @@ def test_attention_is_bidirectional_unless_causal():
 
 
 def test_grouped_query_attention_shapes():
-    model = LLaDAModelLM(tiny_config(n_heads=4, n_kv_heads=1))
+    model = tiny_model(weights="init", n_heads=4, n_kv_heads=1)
     assert model.model.transformer.blocks[0].k_proj.weight.shape == (8, 32)
     assert model(torch.randint(0, 60, (2, 5))).logits.shape == (2, 5, 64)
 
 
 def test_bfloat16_forward():
-    model = LLaDAModelLM(tiny_config()).to(torch.bfloat16).eval()
+    model = tiny_model(weights="init").to(torch.bfloat16)
     logits = model(torch.randint(0, 60, (1, 6)), attention_mask=torch.ones(1, 6, dtype=torch.long)).logits
     assert logits.dtype == torch.bfloat16 and torch.isfinite(logits.float()).all()
 

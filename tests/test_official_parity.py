@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, tiny_config
+from tiny_models import ROOT, tiny_model
 from modeling_llada import LLaDAConfig, LLaDAModelLM
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -57,12 +57,7 @@ def test_saved_checkpoint_loads_as_remote_code_through_auto_map(tmp_path):
     """save_pretrained writes an auto_map; with the two model files copied next to the checkpoint, a process that
     has never imported this repository loads it with trust_remote_code=True through AutoModel and
     AutoModelForMaskedLM (the classes come from the copied files) and gets the same logits."""
-    torch.manual_seed(0)
-    model = LLaDAModelLM(tiny_config(n_kv_heads=2)).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.mul_(8)
+    model = tiny_model(n_kv_heads=2)
     checkpoint = tmp_path / "checkpoint"
     model.save_pretrained(checkpoint)
     for name in ("configuration_llada.py", "modeling_llada.py"):

@@ -83,3 +83,15 @@ def test_offline_lm_eval_script_runs(tmp_path):
         assert all(task["sample_len"] == 2 for task in results.values())
     assert 1.5 < likelihood["llada_shakespeare"]["bits_per_byte,none"] < 3.5
     assert generation["llada_arith"]["exact_match,none"] >= 0.5  # the card's settings; both are right today
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    """The README's Quickstart has two commands, install-and-run and the test command (linter included); .ci/run
+    runs the second as it is written there, so the README says exactly what CI checks."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        quickstart = f.read().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^```bash\n(.*?)\n```$", quickstart, flags=re.M | re.S)
+    assert len(commands) == 2 and all("\n" not in command for command in commands)
+    assert "ruff check ." in commands[1] and "python -m pytest -q tests" in commands[1]
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+        assert f.read().strip().splitlines()[-1] == commands[1]

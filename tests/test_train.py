@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 import train
-from conftest import ROOT
+from tiny_models import ROOT
 from modeling_llada import LLaDAModelLM, load_model_and_tokenizer
 from train import batch_indices, collate_sft, compute_loss, diffusion_loss, main, make_batch, parse_args
 

@@ -3,7 +3,7 @@
     python tools/gpu_check.py                 # CUDA; exits non-zero at the first failed check
     python tools/gpu_check.py --device cpu    # the same checks on the CPU (to try the script itself)
 
-A random tiny checkpoint (tests/tiny_checkpoint.py) is loaded on the device in the scripts' default dtype (bfloat16
+A random tiny checkpoint (tests/tiny_models.py) is loaded on the device in the scripts' default dtype (bfloat16
 on a GPU); the demo's worker-thread sampling runs in three modes, the demo's event handler once, and chat.py as a
 subprocess. In float32 the device must give the CPU's greedy answer token for token.
 """
@@ -35,21 +35,27 @@ def stream(demo, ids, settings, constraints):
     return kinds, payload
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def start(doc):
+    """The command line of a device check (--device, default cuda): refuses a missing GPU, prints the versions."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("FAILED: CUDA is not available (use --device cpu to try the script on the CPU)")
     print("torch", torch.__version__, "device", args.device,
           torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "")
+    return args
+
+
+def main():
+    args = start(__doc__)
 
     from app import Demo
     from chat import Conversation
     from modeling_llada import load_model_and_tokenizer
-    from tiny_checkpoint import make_tiny_checkpoint
+    from tiny_models import tiny_checkpoint
 
-    path = make_tiny_checkpoint(tempfile.mkdtemp())
+    path = tiny_checkpoint(tempfile.mkdtemp(), max_sequence_length=512)
     model, tokenizer = load_model_and_tokenizer(path, device=args.device)
     expected_dtype = torch.float32 if args.device == "cpu" else torch.bfloat16
     check(model.device.type == torch.device(args.device).type and next(model.parameters()).dtype == expected_dtype,

@@ -6,7 +6,6 @@ random tiny model.
 
 lm-eval may be absent on the device machine: a stand-in for its two imports lets eval_llada load.
 """
-import argparse
 import math
 import os
 import subprocess
@@ -14,17 +13,9 @@ import sys
 import tempfile
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+import torch
 
-import torch  # noqa: E402
-
-
-def check(condition, message):
-    if not condition:
-        raise SystemExit(f"FAILED: {message}")
-    print(f"ok: {message}")
+from gpu_check import ROOT, check, start  # importing it puts the repository and tests/ on sys.path
 
 
 def stand_in_for_lm_eval():
@@ -47,18 +38,12 @@ def stand_in_for_lm_eval():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda")
-    args = parser.parse_args()
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("FAILED: CUDA is not available (use --device cpu to try the script on the CPU)")
-    print("torch", torch.__version__, "device", args.device,
-          torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "")
+    args = start(__doc__)
     stand_in_for_lm_eval()
-    from eval_helpers import make_random_model
     from eval_llada import LLaDAEvalHarness
+    from tiny_models import tiny_checkpoint
 
-    path = make_random_model(tempfile.mkdtemp())
+    path = tiny_checkpoint(tempfile.mkdtemp(), weights="init")
     request = lambda *a: types.SimpleNamespace(args=a)  # noqa: E731
     pairs = [request("What is 12 + 30?", f" 12 + 30 = {v}.") for v in (42, 41, 52)] + [request("Hi", " there friend")]
     text = "Friends, Romans, countrymen. " * 30

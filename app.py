@@ -10,6 +10,9 @@ into a queue that the event handler reads, so every step reaches the browser whi
 view shows masks dark grey, the tokens revealed at this step coloured by their confidence (< 0.3 red,
 < 0.7 orange, else green), earlier tokens blue and pinned (word constraint) tokens outlined. Requests
 from several users are queued; an error in one request is shown in that user's view only.
+
+Top to bottom: what a request may hold and how it is read, the HTML of the denoising view, generate()
+streamed from a worker thread, the event handlers (Demo), the page (build_demo) and the command line.
 """
 
 import argparse
@@ -28,12 +31,19 @@ from modeling_llada import add_loading_args, check_user_text, loading_options
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+# ---- requests ------------------------------------------------------------------------------------------
+
 # Bounds on what a client may send, checked before any work: far beyond what fits a LLaDA context (4,096
 # tokens for LLaDA-8B), small enough that a hostile request cannot hold the queue.
 MAX_MESSAGE_CHARS = 16_000
 MAX_HISTORY_MESSAGES = 200
 MAX_HISTORY_CHARS = 200_000
 MAX_CONSTRAINTS_CHARS = 2_000
+CONSTRAINT_RE = re.compile(r"^\s*(\d+)\s*:\s*(\S+)\s*$")
+
+
+class DemoError(ValueError):
+    """A problem with one request, shown to its user."""
 
 
 def check_request_size(message, history, constraints_text):
@@ -50,31 +60,6 @@ def check_request_size(message, history, constraints_text):
     if sum(len(str(m.get("content", ""))) if isinstance(m, dict) else len(str(m)) for m in history) > \
             MAX_HISTORY_CHARS:
         raise ValueError(f"the conversation passes {MAX_HISTORY_CHARS:,} characters; press Clear")
-
-COLORS = {"mask": "#4a4a4a", "low": "#e53935", "mid": "#fb8c00", "high": "#43a047", "old": "#1e88e5"}
-LEGEND = [("mask", "mask"), ("low", "new, confidence < 0.3"), ("mid", "new, < 0.7"), ("high", "new, ≥ 0.7"),
-          ("old", "earlier"), ("pin", "pinned word")]
-CSS = """
-#denoising .llada-view {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 14px;}
-#denoising .llada-tokens {line-height: 2.0; white-space: pre-wrap; word-break: break-word; min-height: 120px;
-  padding: 8px; border: 1px solid #ddd; border-radius: 6px; background: #fafafa;}
-#denoising .tok {color: white; border-radius: 4px; padding: 1px 2px; margin: 0 1px;}
-#denoising .tok.mask {color: #bbbbbb; font-size: 11px;}
-#denoising .tok.pin {outline: 2px solid #7e57c2;}
-#denoising .tok.cut {opacity: 0.35;}
-#denoising .llada-status {margin: 6px 0; color: #555;}
-#denoising .llada-error {margin: 6px 0; padding: 8px; border-radius: 6px; background: #fdecea; color: #b71c1c;}
-#denoising .legend > span {margin-right: 10px; font-size: 12px; white-space: nowrap; display: inline-block;}
-"""
-CONSTRAINT_RE = re.compile(r"^\s*(\d+)\s*:\s*(\S+)\s*$")
-
-
-class DemoError(ValueError):
-    """A problem with one request, shown to its user."""
-
-
-class Cancelled(Exception):
-    """Raised in generate()'s callback to stop sampling when the request went away."""
 
 
 def parse_constraints(text, tokenizer, gen_length):
@@ -122,25 +107,57 @@ def history_messages(history):
             if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
 
 
-class Demo:
-    """The model, the tokenizer and the rendering of denoising states."""
+def sampling_settings(gen_length, steps, block_length, temperature, cfg_scale, remasking, cache, threshold):
+    """The settings panel's values as generate()'s keyword arguments, and notes on what was adjusted."""
+    gen_length, steps, block_length = int(gen_length), int(steps), int(block_length)
+    notes = []
+    if block_length > gen_length:
+        notes.append(f"block length {block_length} > gen length: using {gen_length}")
+        block_length = gen_length
+    settings = dict(gen_length=gen_length, steps=steps, block_length=block_length,
+                    temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking)
+    if cache and cache != "none":  # fast sampling only when asked: without it generate() is the reference
+        settings["cache"] = cache
+    if threshold not in (None, "off"):  # the same meaning as generate()'s: 0 commits a whole block per step
+        settings["threshold"] = float(threshold)
+    return settings, notes
 
-    def __init__(self, model, tokenizer):
-        self.model, self.tokenizer = model, tokenizer
-        self.mask_id, self.eos_id, self.eot_id = special_ids(model, tokenizer)
-        self.stop_ids = {self.eos_id, self.eot_id}
-        self.max_length = model_max_length(model)
-        self.special = {self.eos_id: "<eos>", self.eot_id: "<eot>"}
 
-    # ---- rendering -------------------------------------------------------------------------------------
-    def token_text(self, token):
-        if token in self.special:
-            return self.special[token]
-        return self.tokenizer.decode([token], skip_special_tokens=False)
+# ---- the denoising view --------------------------------------------------------------------------------
 
-    def view(self, answer=None, new=None, confidence=None, pinned=(), status="", error=None):
-        """HTML of the denoising view. answer: list of ids; new: list of bool (revealed at this step);
-        confidence: list of floats."""
+COLORS = {"mask": "#4a4a4a", "low": "#e53935", "mid": "#fb8c00", "high": "#43a047", "old": "#1e88e5"}
+PIN_STYLE = f"outline:2px solid #7e57c2;background:{COLORS['old']}"
+LEGEND = [("mask", "mask"), ("low", "new, confidence < 0.3"), ("mid", "new, < 0.7"), ("high", "new, ≥ 0.7"),
+          ("old", "earlier"), ("pin", "pinned word")]
+LEGEND_HTML = '<div class="legend">' + "".join(
+    f'<span><span class="tok" style="{f"background:{COLORS[key]}" if key in COLORS else PIN_STYLE}">&nbsp;&nbsp;'
+    f'</span> {label}</span>' for key, label in LEGEND) + "</div>"
+CSS = """
+#denoising .llada-view {font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 14px;}
+#denoising .llada-tokens {line-height: 2.0; white-space: pre-wrap; word-break: break-word; min-height: 120px;
+  padding: 8px; border: 1px solid #ddd; border-radius: 6px; background: #fafafa;}
+#denoising .tok {color: white; border-radius: 4px; padding: 1px 2px; margin: 0 1px;}
+#denoising .tok.mask {color: #bbbbbb; font-size: 11px;}
+#denoising .tok.pin {outline: 2px solid #7e57c2;}
+#denoising .tok.cut {opacity: 0.35;}
+#denoising .llada-status {margin: 6px 0; color: #555;}
+#denoising .llada-error {margin: 6px 0; padding: 8px; border-radius: 6px; background: #fdecea; color: #b71c1c;}
+#denoising .legend > span {margin-right: 10px; font-size: 12px; white-space: nowrap; display: inline-block;}
+"""
+
+
+class DenoisingView:
+    """The HTML of the denoising view (styled by CSS): an error and a status line, the answer canvas as one
+    coloured span per token, then the legend."""
+
+    def __init__(self, tokenizer, mask_id, eos_id, eot_id):
+        self.tokenizer, self.mask_id = tokenizer, mask_id
+        self.stop_ids = {eos_id, eot_id}
+        self.special = {eos_id: "<eos>", eot_id: "<eot>"}
+
+    def render(self, answer=None, new=None, confidence=None, pinned=(), status="", error=None):
+        """answer: list of ids; new: list of bool (revealed at this step); confidence: list of floats; pinned:
+        positions pinned by word constraints. Tokens after the first stop token are faded."""
         parts = ['<div class="llada-view">']
         if error:
             parts.append(f'<div class="llada-error">⚠ {html.escape(error)}</div>')
@@ -149,76 +166,109 @@ class Demo:
         parts.append('<div class="llada-tokens">')
         stopped = False
         for i, token in enumerate(answer or []):
-            if token == self.mask_id:
-                kind, text, title = "mask", "[MASK]", "masked"
-            else:
-                text = self.token_text(token)
-                if i in pinned:
-                    kind, title = "old pin", "pinned by a word constraint"
-                elif new is not None and new[i]:
-                    c = confidence[i]
-                    kind = "low" if c < 0.3 else "mid" if c < 0.7 else "high"
-                    kind, title = f"new {kind}", f"revealed now, confidence {c:.2f}"
-                else:
-                    kind, title = "old", "revealed earlier"
-            color = COLORS[kind.split()[-1] if kind.split()[-1] in COLORS else kind.split()[0]]
-            cls = f"tok {kind}" + (" cut" if stopped else "")
-            parts.append(f'<span class="{cls}" style="background:{color}" title="{title}">{html.escape(text)}</span>')
+            revealed = new is not None and new[i]
+            parts.append(self.token_span(token, i in pinned, confidence[i] if revealed else None, stopped))
             stopped = stopped or token in self.stop_ids
-        parts.append("</div><div class=\"legend\">")
-        for key, label in LEGEND:
-            style = (f"background:{COLORS[key]}" if key in COLORS else f"outline:2px solid #7e57c2;"
-                     f"background:{COLORS['old']}")
-            parts.append(f'<span><span class="tok" style="{style}">&nbsp;&nbsp;</span> {label}</span>')
-        parts.append("</div></div>")
+        parts.append("</div>" + LEGEND_HTML + "</div>")
         return "".join(parts)
+
+    def token_span(self, token, pinned, confidence, cut):
+        """One token's span; confidence: None unless the token was revealed at this step."""
+        if token == self.mask_id:
+            kind, color, title = "mask", COLORS["mask"], "masked"
+        elif pinned:
+            kind, color, title = "old pin", COLORS["old"], "pinned by a word constraint"
+        elif confidence is not None:
+            level = "low" if confidence < 0.3 else "mid" if confidence < 0.7 else "high"
+            kind, color, title = f"new {level}", COLORS[level], f"revealed now, confidence {confidence:.2f}"
+        else:
+            kind, color, title = "old", COLORS["old"], "revealed earlier"
+        text = "[MASK]" if token == self.mask_id else self.token_text(token)
+        return (f'<span class="tok {kind}{" cut" if cut else ""}" style="background:{color}" title="{title}">'
+                f'{html.escape(text)}</span>')
+
+    def token_text(self, token):
+        if token in self.special:
+            return self.special[token]
+        return self.tokenizer.decode([token], skip_special_tokens=False)
+
+
+# ---- generate() streamed from a worker thread ----------------------------------------------------------
+
+class Cancelled(Exception):
+    """Raised in generate()'s callback to stop sampling when the request went away."""
+
+
+def stream_generate(model, prompt_ids, generate_kwargs, delay, cancel):
+    """Run generate(model, prompt_ids, **generate_kwargs) in a worker thread; yield ('step', (step, block, answer
+    ids, revealed-now flags, confidences)) per step, then ('done', answer ids), ('error', exception) or
+    ('cancelled', None).
+
+    Setting `cancel` (a threading.Event) stops the worker at its next step; closing the generator sets it.
+    `delay` (seconds per step) paces the sampling itself, so the view stays live."""
+    prompt = torch.tensor([prompt_ids], dtype=torch.long, device=model.device)
+    states = queue.Queue()
+    worker = threading.Thread(target=sample_into, args=(model, prompt, generate_kwargs, delay, cancel, states),
+                              name="llada-generate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, payload = states.get()
+            yield kind, payload
+            if kind != "step":
+                return
+    finally:
+        cancel.set()
+
+
+def sample_into(model, prompt, generate_kwargs, delay, cancel, states):
+    """stream_generate()'s worker: generate() with a callback that puts each step into the queue `states`."""
+    prompt_len = prompt.shape[1]
+
+    def callback(state):
+        if cancel.is_set():
+            raise Cancelled()
+        started = time.monotonic()
+        states.put(("step", (state.step, state.block, state.x[0, prompt_len:].tolist(),
+                             state.committed[0, prompt_len:].tolist(),
+                             state.confidence[0, prompt_len:].float().tolist())))
+        if delay > 0:
+            cancel.wait(max(0.0, delay - (time.monotonic() - started)))
+
+    try:
+        out = generate(model, prompt, callback=callback, **generate_kwargs)
+        states.put(("done", out[0, prompt_len:].tolist()))
+    except Cancelled:
+        states.put(("cancelled", None))
+    except Exception as error:  # reported to this request's user; the app keeps serving
+        states.put(("error", error))
+
+
+# ---- the event handlers --------------------------------------------------------------------------------
+
+class Demo:
+    """The model, the tokenizer and the demo's event handlers: respond() streams an answer, clear() empties the chat."""
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+        self.mask_id, self.eos_id, self.eot_id = special_ids(model, tokenizer)
+        self.stop_ids = {self.eos_id, self.eot_id}
+        self.max_length = model_max_length(model)
+        self.view = DenoisingView(tokenizer, self.mask_id, self.eos_id, self.eot_id)
+
+    def stream(self, prompt_ids, settings, constraints, delay, cancel):
+        """stream_generate() on this model: settings are generate()'s sampling options."""
+        return stream_generate(self.model, prompt_ids, dict(settings, constraints=constraints, mask_id=self.mask_id,
+                                                            eos_id=self.eos_id, eot_id=self.eot_id), delay, cancel)
 
     def partial_answer(self, answer):
         """The answer as text so far: decoded tokens with ░ for masks, up to the first stop token."""
         return render_canvas(self.tokenizer, answer, self.mask_id, self.stop_ids)
 
-    # ---- sampling --------------------------------------------------------------------------------------
-    def stream(self, prompt_ids, settings, constraints, delay, cancel):
-        """Run generate() in a thread; yield ('step', StepState copy) per step, then ('done', answer ids)
-        or ('error', exception)."""
-        prompt = torch.tensor([prompt_ids], dtype=torch.long, device=self.model.device)
-        prompt_len = prompt.shape[1]
-        states = queue.Queue()
-
-        def callback(state):
-            if cancel.is_set():
-                raise Cancelled()
-            started = time.monotonic()
-            states.put(("step", (state.step, state.block, state.x[0, prompt_len:].tolist(),
-                                 state.committed[0, prompt_len:].tolist(),
-                                 state.confidence[0, prompt_len:].float().tolist())))
-            if delay > 0:  # the animation delay paces the sampling itself, so the view stays live
-                cancel.wait(max(0.0, delay - (time.monotonic() - started)))
-
-        def run():
-            try:
-                out = generate(self.model, prompt, callback=callback, constraints=constraints,
-                               mask_id=self.mask_id, eos_id=self.eos_id, eot_id=self.eot_id, **settings)
-                states.put(("done", out[0, prompt_len:].tolist()))
-            except Cancelled:
-                states.put(("cancelled", None))
-            except Exception as error:  # reported to this request's user; the app keeps serving
-                states.put(("error", error))
-
-        worker = threading.Thread(target=run, name="llada-generate", daemon=True)
-        worker.start()
-        try:
-            while True:
-                kind, payload = states.get()
-                yield kind, payload
-                if kind != "step":
-                    return
-        finally:
-            cancel.set()
-
     def respond(self, message, history, constraints_text, gen_length, steps, block_length, temperature,
                 cfg_scale, remasking, delay, cache="none", threshold="off"):
-        """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs."""
+        """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs: one update
+        that refuses the request (the message stays in the box), or the answer's."""
         import gradio as gr
 
         history = list(history or [])
@@ -227,72 +277,74 @@ class Demo:
             check_request_size(message, history, constraints_text or "")
         except ValueError as error:
             gr.Warning(str(error))
-            yield message, history[-MAX_HISTORY_MESSAGES:], self.view(error=str(error))
+            yield message, history[-MAX_HISTORY_MESSAGES:], self.view.render(error=str(error))
             return
         if not message:
             gr.Warning("Type a message first.")
-            yield "", history, self.view(status="Type a message to start.")
+            yield "", history, self.view.render(status="Type a message to start.")
             return
-        gen_length, steps, block_length = int(gen_length), int(steps), int(block_length)
-        notes = []
-        if block_length > gen_length:
-            notes.append(f"block length {block_length} > gen length: using {gen_length}")
-            block_length = gen_length
+        settings, notes = sampling_settings(gen_length, steps, block_length, temperature, cfg_scale, remasking,
+                                            cache, threshold)
         try:
-            constraints = parse_constraints(constraints_text, self.tokenizer, gen_length)
-            conversation = Conversation(self.tokenizer, self.max_length)
-            conversation.messages = history_messages(history)
-            for earlier in conversation.messages:  # the history comes from the client: forged turns stop here
-                check_user_text(self.tokenizer, earlier["content"])
-            conversation.add_user(message)
-            dropped = conversation.fit(gen_length)
+            constraints = parse_constraints(constraints_text, self.tokenizer, settings["gen_length"])
+            conversation, dropped = self._conversation(history, message, settings["gen_length"])
         except ValueError as error:
             gr.Warning(str(error))
-            yield message, history, self.view(error=str(error))
+            yield message, history, self.view.render(error=str(error))
             return
         if dropped:
             notes.append(f"the {dropped} oldest messages were left out to fit the model's {self.max_length}-token "
                          f"context")
             gr.Info(notes[-1])
-        settings = dict(gen_length=gen_length, steps=steps, block_length=block_length,
-                        temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking)
-        if cache and cache != "none":  # fast sampling only when asked: without it generate() is the reference
-            settings["cache"] = cache
-        if threshold not in (None, "off"):  # the same meaning as generate()'s: 0 commits a whole block per step
-            settings["threshold"] = float(threshold)
         history = history + [{"role": "user", "content": message}]
-        pinned = set(constraints)
-        answer = [self.mask_id] * gen_length
-        for position, token in constraints.items():
-            answer[position] = token
         note = ("; " + "; ".join(notes)) if notes else ""
-        yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view(
-            answer, pinned=pinned, status=f"Prompt: {len(conversation.ids)} tokens; sampling...{note}")
-        started = time.monotonic()
+        yield from self._answer_updates(history, conversation.ids, settings, constraints, note, float(delay))
+
+    def _conversation(self, history, message, gen_length):
+        """The chat so far plus the new message, as a Conversation cut to fit the context; and the number of
+        messages left out. ValueError for a message holding a control token of the chat format."""
+        conversation = Conversation(self.tokenizer, self.max_length)
+        conversation.messages = history_messages(history)
+        for earlier in conversation.messages:  # the history comes from the client: forged turns stop here
+            check_user_text(self.tokenizer, earlier["content"])
+        conversation.add_user(message)
+        return conversation, conversation.fit(gen_length)
+
+    def _answer_updates(self, history, prompt_ids, settings, constraints, note, delay):
+        """The updates while the answer is sampled: the masks, each step, then the answer (or the error, the
+        user's message put back in the box). history ends with the user's message."""
+        import gradio as gr
+
+        pinned = set(constraints)
+        answer = [constraints.get(i, self.mask_id) for i in range(settings["gen_length"])]
+        yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view.render(
+            answer, pinned=pinned, status=f"Prompt: {len(prompt_ids)} tokens; sampling...{note}")
+        started, taken = time.monotonic(), 0
         cancel = threading.Event()
-        taken = 0
-        for kind, payload in self.stream(conversation.ids, settings, constraints, float(delay), cancel):
+        blocks = settings["gen_length"] // settings["block_length"]
+        for kind, payload in self.stream(prompt_ids, settings, constraints, delay, cancel):
             if kind == "step":
                 step, block, answer, new, confidence = payload
                 taken = step + 1
-                status = (f"Step {step + 1}/{steps} · block {block + 1}/{gen_length // block_length}"
-                          f"{note}")
-                yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view(
+                status = f"Step {step + 1}/{settings['steps']} · block {block + 1}/{blocks}{note}"
+                yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view.render(
                     answer, new, confidence, pinned, status)
             elif kind == "done":
                 text = self.tokenizer.decode(cut_answer(payload, self.stop_ids), skip_special_tokens=True).strip()
                 status = f"Done: {taken} steps in {time.monotonic() - started:.1f} s{note}"
-                yield "", history + [{"role": "assistant", "content": text}], self.view(payload, pinned=pinned,
-                                                                                        status=status)
+                yield "", history + [{"role": "assistant", "content": text}], self.view.render(
+                    payload, pinned=pinned, status=status)
             elif kind == "error":
-                error = f"{type(payload).__name__}: {payload}" if not isinstance(payload, ValueError) else str(payload)
+                error = str(payload) if isinstance(payload, ValueError) else f"{type(payload).__name__}: {payload}"
                 gr.Warning(error)
-                yield message, history[:-1], self.view(error=error)
+                yield history[-1]["content"], history[:-1], self.view.render(error=error)
             # 'cancelled': the request went away; nothing to show
 
     def clear(self):
-        return "", [], self.view(status="Cleared. Type a message to start.")
+        return "", [], self.view.render(status="Cleared. Type a message to start.")
 
+
+# ---- the page ------------------------------------------------------------------------------------------
 
 def build_demo(demo):
     import gradio as gr
@@ -314,7 +366,7 @@ def build_demo(demo):
                 clear = gr.Button("Clear", elem_id="clear")
             with gr.Column(scale=1):
                 gr.Markdown("**Denoising** (the answer canvas at each step)")
-                view = gr.HTML(demo.view(status="Type a message to start."), elem_id="denoising")
+                view = gr.HTML(demo.view.render(status="Type a message to start."), elem_id="denoising")
                 with gr.Accordion("Settings", open=True):
                     gen_length = gr.Slider(16, 128, value=64, step=8, label="Gen length (tokens)")
                     steps = gr.Slider(8, 64, value=32, step=4, label="Steps")
@@ -336,6 +388,8 @@ def build_demo(demo):
         clear.click(demo.clear, None, outputs, cancels=[submitted, clicked], queue=False, api_name=False)
     return blocks
 
+
+# ---- the command line ----------------------------------------------------------------------------------
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Gradio demo: chat with LLaDA and watch the denoising.")

@@ -58,3 +58,11 @@ def lm_eval_sample_rows(output_dir):
                 with open(os.path.join(folder, name)) as f:
                     rows.setdefault(task, []).extend(json.loads(line) for line in f if line.strip())
     return {task: sorted(task_rows, key=lambda row: row["doc_id"]) for task, task_rows in rows.items()}
+
+
+class Request:
+    """What the harness reads of an lm-eval Instance: its args and its task's name."""
+
+    def __init__(self, *args, task_name="task"):
+        self.args = args
+        self.task_name = task_name

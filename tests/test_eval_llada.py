@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from eval_helpers import ROOT, eval_model_path, lm_eval_results, lm_eval_sample_rows, run
+from eval_helpers import ROOT, Request, eval_model_path, lm_eval_results, lm_eval_sample_rows, run
 
 pytest.importorskip("lm_eval")
 sys.path.insert(0, ROOT)
@@ -19,12 +19,6 @@ from eval_llada import LLaDAEvalHarness, bucket_length, plan_generation, request
 from eval_speed import SpeedRecord  # noqa: E402
 from generate import generate  # noqa: E402
 from get_log_likelihood import get_log_likelihood  # noqa: E402
-
-
-class Request:
-    def __init__(self, *args, task_name="task"):
-        self.args = args
-        self.task_name = task_name
 
 
 @pytest.fixture(scope="module")

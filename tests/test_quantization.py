@@ -9,11 +9,10 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
 from modeling_llada import (DEFAULT_MODEL, QUANTIZATIONS, load_model_and_tokenizer, loading_options,
                             parse_max_memory)
 from generate import generate
-from tiny_checkpoint import make_tiny_checkpoint
+from tiny_models import ROOT
 
 pytest.importorskip("bitsandbytes")
 LAYER_CLASS = {"int8": "Linear8bitLt", "int4": "Linear4bit"}
@@ -118,21 +117,16 @@ def test_max_memory_string_forms():
 # ------------------------------------------------------------------------------------------ device_map
 
 @pytest.fixture(scope="module")
-def varied_path(tmp_path_factory, tokenizer):
-    return make_tiny_checkpoint(str(tmp_path_factory.mktemp("varied-llada")), varied=True)
+def split_model(varied_checkpoint, tmp_path_factory):
+    return load_model_and_tokenizer(varied_checkpoint, offload_folder=str(tmp_path_factory.mktemp("offload")), **SPLIT)
 
 
-@pytest.fixture(scope="module")
-def split_model(varied_path, tmp_path_factory):
-    return load_model_and_tokenizer(varied_path, offload_folder=str(tmp_path_factory.mktemp("offload")), **SPLIT)
-
-
-def test_device_map_splits_blocks_and_gives_the_unsplit_outputs(varied_path, split_model):
+def test_device_map_splits_blocks_and_gives_the_unsplit_outputs(varied_checkpoint, split_model):
     """The blocks spread over two places (CPU and disk offload): accelerate's hooks load each offloaded block's
     weights for its forward and move the inputs; logits and sampled answers (with and without the KV cache) are
     those of the model on one device."""
     model, tokenizer = split_model
-    reference, _ = load_model_and_tokenizer(varied_path, device="cpu")
+    reference, _ = load_model_and_tokenizer(varied_checkpoint, device="cpu")
     placement = model.hf_device_map
     assert placement["model.transformer.wte"] == "cpu" and placement["model.transformer.blocks.0"] == "cpu"
     assert placement["model.transformer.blocks.1"] == "disk" and placement["model.transformer.ff_out"] == "disk"
@@ -149,9 +143,10 @@ def test_device_map_splits_blocks_and_gives_the_unsplit_outputs(varied_path, spl
         assert len(set(split_out[0, prompt.shape[1]:].tolist())) > 5  # the answers vary: the test means something
 
 
-def test_device_map_that_offloads_the_embedding_is_refused(varied_path, tmp_path):
+def test_device_map_that_offloads_the_embedding_is_refused(varied_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="offloads the embedding"):
-        load_model_and_tokenizer(varied_path, device_map="auto", max_memory="cpu:100KB", offload_folder=str(tmp_path))
+        load_model_and_tokenizer(varied_checkpoint, device_map="auto", max_memory="cpu:100KB",
+                                 offload_folder=str(tmp_path))
 
 
 def test_quantised_weights_cannot_be_offloaded(tmp_path):
@@ -191,7 +186,7 @@ def test_every_script_takes_the_loading_flags_and_refuses_bad_ones_in_one_line(m
                                          offload_folder=None)
 
 
-def test_scripts_run_quantised_and_split(monkeypatch, capsys, varied_path, split_model, tmp_path):
+def test_scripts_run_quantised_and_split(monkeypatch, capsys, varied_checkpoint, split_model, tmp_path):
     import chat
     import eval_reverse
     import generate as generate_script
@@ -212,7 +207,7 @@ def test_scripts_run_quantised_and_split(monkeypatch, capsys, varied_path, split
         "--quantization", "int8", "--limit", "2", "--gen_length", "16", "--output", str(tmp_path / "r.jsonl")])
     assert "accuracy:" in out, err
     # a split model from the command line answers as generate() on the split model does
-    options = ["--model", varied_path, "--device_map", "auto", "--max_memory", "cpu:600KB", "--offload_folder",
+    options = ["--model", varied_checkpoint, "--device_map", "auto", "--max_memory", "cpu:600KB", "--offload_folder",
                str(tmp_path / "offload")]
     code, out, err = run_main(monkeypatch, capsys, generate_script, options + short + ["--cache", "dual", "Hi"])
     model, tokenizer = split_model
@@ -230,9 +225,10 @@ def _read(lines):
     raise EOFError  # Ctrl-D ends the chat
 
 
-def test_lm_eval_model_args_reach_the_loader(monkeypatch, varied_path, tmp_path):
+def test_lm_eval_model_args_reach_the_loader(monkeypatch, varied_checkpoint, tmp_path):
     pytest.importorskip("lm_eval")
     import eval_llada
+    from eval_helpers import Request
     from eval_llada import LLaDAEvalHarness
     seen = []
 
@@ -251,15 +247,11 @@ def test_lm_eval_model_args_reach_the_loader(monkeypatch, varied_path, tmp_path)
     assert (seen[0]["quantization"], seen[0]["device_map"], seen[0]["max_memory"]) == \
         ("int8", "auto", "0:20GiB;1:20GiB;cpu:64GiB")
 
-    settings = dict(model_path=varied_path, batch_size=2, gen_length=16, steps=16, block_length=16)
+    settings = dict(model_path=varied_checkpoint, batch_size=2, gen_length=16, steps=16, block_length=16)
     split = LLaDAEvalHarness(device="cuda", device_map="auto", max_memory="cpu:600KB",  # lm-eval's --device default
                              offload_folder=str(tmp_path), **settings)
     assert set(split.model.hf_device_map.values()) == {"cpu", "disk"}
     whole = LLaDAEvalHarness(device="cpu", **settings)
-
-    class Request:
-        def __init__(self, *args):
-            self.args = args
     requests = [Request("What is 2 + 3?", {"until": []}), Request("Hi", {"until": []})]
     assert split.generate_until(requests) == whole.generate_until(requests)
     quantised = LLaDAEvalHarness(model_path=DEFAULT_MODEL, quantization="int4", device="cpu", batch_size=1,

@@ -9,13 +9,16 @@ Each answer is sampled by generate() in a worker thread; generate()'s per-step c
 into a queue that the event handler reads, so every step reaches the browser while sampling runs. The
 view shows masks dark grey, the tokens revealed at this step coloured by their confidence (< 0.3 red,
 < 0.7 orange, else green), earlier tokens blue and pinned (word constraint) tokens outlined. Requests
-from several users are queued; an error in one request is shown in that user's view only.
+from several users are queued; an error in one request is shown in that user's view only. Clear ends
+a running answer and the chat stays cleared (see Session).
 
 Top to bottom: what a request may hold and how it is read, the HTML of the denoising view, generate()
-streamed from a worker thread, the event handlers (Demo), the page (build_demo) and the command line.
+streamed from a worker thread, each browser session's running answers, the event handlers (Demo), the
+page (build_demo) and the command line.
 """
 
 import argparse
+import contextlib
 import html
 import os
 import queue
@@ -195,28 +198,39 @@ class DenoisingView:
 
 # ---- generate() streamed from a worker thread ----------------------------------------------------------
 
+# How often a reader waiting for the next step looks whether it was cancelled (seconds): a cancelled answer
+# ends this soon even when one step of a large model takes much longer.
+CANCEL_POLL_S = 0.05
+
+
 class Cancelled(Exception):
     """Raised in generate()'s callback to stop sampling when the request went away."""
 
 
 def stream_generate(model, prompt_ids, generate_kwargs, delay, cancel):
     """Run generate(model, prompt_ids, **generate_kwargs) in a worker thread; yield ('step', (step, block, answer
-    ids, revealed-now flags, confidences)) per step, then ('done', answer ids), ('error', exception) or
-    ('cancelled', None).
+    ids, revealed-now flags, confidences)) per step, then ('done', answer ids) or ('error', exception).
 
-    Setting `cancel` (a threading.Event) stops the worker at its next step; closing the generator sets it.
-    `delay` (seconds per step) paces the sampling itself, so the view stays live."""
+    Once `cancel` (a threading.Event) is set, the next thing yielded is ('cancelled', None), within
+    CANCEL_POLL_S, and the steps still queued are dropped; the worker stops at its next step. Closing the
+    generator sets `cancel`. `delay` (seconds per step) paces the sampling itself, so the view stays live."""
     prompt = torch.tensor([prompt_ids], dtype=torch.long, device=model.device)
     states = queue.Queue()
     worker = threading.Thread(target=sample_into, args=(model, prompt, generate_kwargs, delay, cancel, states),
                               name="llada-generate", daemon=True)
     worker.start()
     try:
-        while True:
-            kind, payload = states.get()
+        while not cancel.is_set():
+            try:
+                kind, payload = states.get(timeout=CANCEL_POLL_S)
+            except queue.Empty:
+                continue
+            if cancel.is_set():
+                break
             yield kind, payload
             if kind != "step":
                 return
+        yield "cancelled", None
     finally:
         cancel.set()
 
@@ -239,15 +253,72 @@ def sample_into(model, prompt, generate_kwargs, delay, cancel, states):
         out = generate(model, prompt, callback=callback, **generate_kwargs)
         states.put(("done", out[0, prompt_len:].tolist()))
     except Cancelled:
-        states.put(("cancelled", None))
+        pass  # the reader reports it
     except Exception as error:  # reported to this request's user; the app keeps serving
         states.put(("error", error))
+
+
+# ---- each browser session's running answers ------------------------------------------------------------
+
+# The longest Clear waits for the running answers of its session to end (seconds). They end within
+# CANCEL_POLL_S plus one update; past this Gradio's cancellation closes them (see Session).
+CLEAR_WAIT_S = 10.0
+
+
+class RunningAnswer:
+    """One running answer of a Session: `cancel` stops its sampling; `cleared` says that Clear ended it."""
+
+    def __init__(self):
+        self.cancel = threading.Event()
+        self.cleared = False
+
+
+class Session:
+    """The answers running in one browser session (a gr.State), so that Clear can end them itself.
+
+    Gradio's cancellation alone (Clear's `cancels=`) let the cancelled exchange come back: the browser applies
+    Clear's output, which comes on Clear's own HTTP response, and only then asks the server to cancel the request,
+    whose updates travel on the session's event stream; those sent in the meantime, or already on their way,
+    landed after Clear's output. So Clear first ends each running answer of its session here: the answer drops
+    the steps it has not sent, sends Clear's output as its own last update, and Clear returns only once it has.
+    Both streams then end with the cleared chat, whichever order the browser gets them in. Gradio's cancellation
+    still removes the requests waiting in the queue."""
+
+    def __init__(self):
+        self._running = set()
+        self._changed = threading.Condition()
+
+    def __deepcopy__(self, memo):
+        """gr.State gives each browser session a deep copy of its value: a new Session (locks cannot be copied)."""
+        return Session()
+
+    @contextlib.contextmanager
+    def answering(self):
+        """Register a running answer for the duration of the block; yields its RunningAnswer."""
+        running = RunningAnswer()
+        with self._changed:
+            self._running.add(running)
+        try:
+            yield running
+        finally:
+            with self._changed:
+                self._running.discard(running)
+                self._changed.notify_all()
+
+    def clear(self, timeout=CLEAR_WAIT_S):
+        """End every running answer and wait until each has sent its last update (at most `timeout` seconds)."""
+        with self._changed:
+            for running in self._running:
+                running.cleared = True
+                running.cancel.set()
+            self._changed.wait_for(lambda: not self._running, timeout)
 
 
 # ---- the event handlers --------------------------------------------------------------------------------
 
 class Demo:
-    """The model, the tokenizer and the demo's event handlers: respond() streams an answer, clear() empties the chat."""
+    """The model, the tokenizer and the demo's event handlers: respond() streams an answer, clear() ends it and
+    empties the chat."""
 
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
@@ -266,9 +337,24 @@ class Demo:
         return render_canvas(self.tokenizer, answer, self.mask_id, self.stop_ids)
 
     def respond(self, message, history, constraints_text, gen_length, steps, block_length, temperature,
-                cfg_scale, remasking, delay, cache="none", threshold="off"):
-        """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs: one update
-        that refuses the request (the message stays in the box), or the answer's."""
+                cfg_scale, remasking, delay, cache="none", threshold="off", session=None):
+        """Event handler (a generator): yields (textbox, chat history, denoising view) as sampling runs.
+
+        session: the browser session's Session; when a Clear there ends this answer, the last update is Clear's."""
+        with (session or Session()).answering() as running:
+            updates = self._updates(running.cancel, message, history, constraints_text, gen_length, steps,
+                                    block_length, temperature, cfg_scale, remasking, delay, cache, threshold)
+            with contextlib.closing(updates):
+                for update in updates:
+                    if running.cleared:
+                        break
+                    yield update
+            if running.cleared:
+                yield self.cleared()
+
+    def _updates(self, cancel, message, history, constraints_text, gen_length, steps, block_length, temperature,
+                 cfg_scale, remasking, delay, cache, threshold):
+        """respond()'s updates: one that refuses the request (the message stays in the box), or the answer's."""
         import gradio as gr
 
         history = list(history or [])
@@ -298,7 +384,7 @@ class Demo:
             gr.Info(notes[-1])
         history = history + [{"role": "user", "content": message}]
         note = ("; " + "; ".join(notes)) if notes else ""
-        yield from self._answer_updates(history, conversation.ids, settings, constraints, note, float(delay))
+        yield from self._answer_updates(history, conversation.ids, settings, constraints, note, float(delay), cancel)
 
     def _conversation(self, history, message, gen_length):
         """The chat so far plus the new message, as a Conversation cut to fit the context; and the number of
@@ -310,7 +396,7 @@ class Demo:
         conversation.add_user(message)
         return conversation, conversation.fit(gen_length)
 
-    def _answer_updates(self, history, prompt_ids, settings, constraints, note, delay):
+    def _answer_updates(self, history, prompt_ids, settings, constraints, note, delay, cancel):
         """The updates while the answer is sampled: the masks, each step, then the answer (or the error, the
         user's message put back in the box). history ends with the user's message."""
         import gradio as gr
@@ -320,7 +406,6 @@ class Demo:
         yield "", history + [{"role": "assistant", "content": self.partial_answer(answer)}], self.view.render(
             answer, pinned=pinned, status=f"Prompt: {len(prompt_ids)} tokens; sampling...{note}")
         started, taken = time.monotonic(), 0
-        cancel = threading.Event()
         blocks = settings["gen_length"] // settings["block_length"]
         for kind, payload in self.stream(prompt_ids, settings, constraints, delay, cancel):
             if kind == "step":
@@ -338,9 +423,16 @@ class Demo:
                 error = str(payload) if isinstance(payload, ValueError) else f"{type(payload).__name__}: {payload}"
                 gr.Warning(error)
                 yield history[-1]["content"], history[:-1], self.view.render(error=error)
-            # 'cancelled': the request went away; nothing to show
+            # 'cancelled': the request went away, or Clear ended it (respond() shows Clear's output)
 
-    def clear(self):
+    def clear(self, session=None):
+        """Clear's event handler: ends the running answers of the session (see Session), then empties the chat."""
+        if session is not None:
+            session.clear()
+        return self.cleared()
+
+    def cleared(self):
+        """Clear's output: an empty box and chat, and a view that says so."""
         return "", [], self.view.render(status="Cleared. Type a message to start.")
 
 
@@ -352,6 +444,7 @@ def build_demo(demo):
     with gr.Blocks(title="LLaDA demo", analytics_enabled=False) as blocks:
         gr.Markdown("# LLaDA: a masked diffusion language model\nThe answer starts as masks and is denoised "
                     "step by step; the right panel shows each step.")
+        session = gr.State(Session())
         with gr.Row():
             with gr.Column(scale=1):
                 chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot")
@@ -381,11 +474,12 @@ def build_demo(demo):
                                             label="Parallel decoding: commit every masked position above this "
                                                   "confidence (steps become a maximum; 0: a whole block per step)")
         inputs = [message, chatbot, constraints, gen_length, steps, block_length, temperature, cfg_scale,
-                  remasking, delay, cache, threshold]
+                  remasking, delay, cache, threshold, session]
         outputs = [message, chatbot, view]
         submitted = message.submit(demo.respond, inputs, outputs, api_name="chat")
         clicked = send.click(demo.respond, inputs, outputs, api_name=False)
-        clear.click(demo.clear, None, outputs, cancels=[submitted, clicked], queue=False, api_name=False)
+        # Clear's handler runs first; the browser sends the cancellation after applying its output (see Session)
+        clear.click(demo.clear, [session], outputs, cancels=[submitted, clicked], queue=False, api_name=False)
     return blocks
 
 

@@ -64,7 +64,6 @@ import time
 from collections import defaultdict
 
 import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TASKS_DIR = os.path.join(ROOT, "tasks")
@@ -73,7 +72,7 @@ if ROOT not in sys.path:
 
 from eval_speed import SpeedRecord, table  # noqa: E402
 from generate import check_sampling_options, generate, model_logits, parse_fast_options  # noqa: E402
-from get_log_likelihood import forward_process  # noqa: E402
+from get_log_likelihood import batched_log_likelihood  # noqa: E402
 
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
@@ -299,17 +298,14 @@ class LLaDAEvalHarness(LM):
     # likelihood
     @torch.no_grad()
     def _score(self, items, disable_tqdm=True):
-        """items: list of (prompt ids, answer ids, seed). Returns the Monte Carlo estimate of log p(answer |
-        prompt) for each, as get_log_likelihood computes it (mc_num / batch_size stratified rounds, cfg), with
-        the rounds of several requests of one length bucket packed into each forward call (streamed, so memory
-        stays at forward_batch rows)."""
+        """items: list of (prompt ids, answer ids, seed). Returns get_log_likelihood.batched_log_likelihood's
+        estimate of log p(answer | prompt) for each (mc_num / batch_size stratified rounds, cfg, the masks drawn
+        from the item's seed), the requests of one length bucket right-padded to the bucket's length and their
+        rounds packed forward_batch rows per model call (streamed, so memory stays at forward_batch rows)."""
         from tqdm import tqdm
 
-        results = [None] * len(items)
-        rounds = self.mc_num // self.batch_size
-        per_call = max(1, self.forward_batch // self.batch_size)  # whole rounds per forward call
         groups = defaultdict(list)
-        for index, (prompt, answer, seed) in enumerate(items):
+        for index, (prompt, answer, _) in enumerate(items):
             if len(answer) == 0:
                 raise ValueError("a continuation is empty after tokenization; its log-likelihood is undefined")
             total = len(prompt) + len(answer)
@@ -318,50 +314,23 @@ class LLaDAEvalHarness(LM):
                                  f"{len(answer)}), over max_length={self.max_length}; use fewer few-shot "
                                  f"examples or a model with a longer context")
             groups[bucket_length(total, self.pad_multiple, self.max_length)].append(index)
-        losses = defaultdict(list)
+        results = [None] * len(items)
         progress = tqdm(total=len(items), desc="llada loglikelihood", disable=disable_tqdm or self._rank != 0)
-
-        def flush(pending, length):
-            """pending: list of (owner, noisy (b, n), targets (b, n), masked fraction (b, 1), prompt length)."""
-            noisy = torch.full((len(pending) * self.batch_size, length), self.pad_id, dtype=torch.long,
-                               device=self.device)
-            targets = noisy.clone()
-            # always pass the mask, so a row's numbers do not depend on its neighbours' padding
-            attention = torch.zeros_like(noisy)
-            prompt_index = torch.zeros_like(noisy, dtype=torch.bool)
-            for j, (_, rows, target, _, prompt_len) in enumerate(pending):
-                block = slice(j * self.batch_size, (j + 1) * self.batch_size)
-                noisy[block, :rows.shape[1]] = rows
-                targets[block, :rows.shape[1]] = target
-                attention[block, :rows.shape[1]] = 1
-                prompt_index[block, :prompt_len] = True
-            logits = model_logits(self.model, noisy, attention, prompt_index, self.cfg, self.mask_id)
-            for j, (owner, rows, target, fraction, _) in enumerate(pending):
-                block = slice(j * self.batch_size, (j + 1) * self.batch_size)
-                mask_index = noisy[block] == self.mask_id
-                token_loss = F.cross_entropy(logits[block][mask_index].float(), targets[block][mask_index],
-                                             reduction="none")
-                weights = fraction.expand_as(mask_index)[mask_index]
-                losses[owner].append((token_loss / weights).sum().item() / self.batch_size)
-
         for length, indices in sorted(groups.items()):
-            pending = []
-            for index in indices:
-                prompt, answer, seed = items[index]
-                sequence = torch.tensor(prompt + answer, device=self.device)[None].repeat(self.batch_size, 1)
-                torch.manual_seed(seed)  # the request's own masks, whatever else shares its batch or process
-                for _ in range(rounds):
-                    noisy, fraction = forward_process(sequence, len(prompt), self.mask_id)
-                    pending.append((index, noisy, sequence, fraction, len(prompt)))
-                    if len(pending) == per_call:
-                        flush(pending, length)
-                        pending = []
-                progress.update(1)
-            if pending:
-                flush(pending, length)
+            rows = torch.full((len(indices), length), self.pad_id, dtype=torch.long)
+            # always pass the mask, so a row's numbers do not depend on its neighbours' padding
+            attention = torch.zeros_like(rows)
+            for row, index in enumerate(indices):
+                tokens = items[index][0] + items[index][1]
+                rows[row, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+                attention[row, :len(tokens)] = 1
+            scores = batched_log_likelihood(
+                self.model, rows, [len(items[i][0]) for i in indices], attention_mask=attention,
+                seeds=[items[i][2] for i in indices], mc_num=self.mc_num, batch_size=self.batch_size,
+                cfg_scale=self.cfg, mask_id=self.mask_id, forward_batch=self.forward_batch, progress=progress)
+            for index, score in zip(indices, scores):
+                results[index] = score
         progress.close()
-        for index in range(len(items)):
-            results[index] = -sum(losses[index]) / len(losses[index])
         return results
 
     @torch.no_grad()

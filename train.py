@@ -491,9 +491,8 @@ def plot_log(csv_path, png_path):
 
 # ----------------------------------------------------------------------------------------------- main
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="python train.py merge --help: merge a LoRA adapter into its base model")
+def add_run_args(parser):
+    """What to train, on what data, into which run directory."""
     parser.add_argument("--stage", choices=["pretrain", "sft"], required=True)
     parser.add_argument("--objective", choices=["diffusion", "ar"], default="diffusion")
     parser.add_argument("--data", required=True, help="training jsonl")
@@ -505,11 +504,19 @@ def parse_args(argv=None):
                         help="continue from the newest complete checkpoint in --out (start if it holds no run)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over in an --out that holds a run, deleting its checkpoints, final/ and log")
+
+
+def add_model_args(parser):
+    """The shape of a model trained from scratch (ignored with --init)."""
     parser.add_argument("--d_model", type=int, default=256)
     parser.add_argument("--n_layers", type=int, default=4)
     parser.add_argument("--n_heads", type=int, default=4)
     parser.add_argument("--n_kv_heads", type=int, default=None)
     parser.add_argument("--mlp_hidden_size", type=int, default=None, help="default: 8/3 d_model, rounded to 32")
+
+
+def add_training_args(parser):
+    """Batches, steps and the optimizer."""
     parser.add_argument("--seq_len", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32, help="per process and micro-step")
     parser.add_argument("--grad_accum", type=int, default=1)
@@ -520,11 +527,19 @@ def parse_args(argv=None):
     parser.add_argument("--weight_decay", type=float, default=0.1)
     parser.add_argument("--grad_clip", type=float, default=1.0)
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default="no")
+
+
+def add_bookkeeping_args(parser):
+    """Checkpoints, eval loss and log."""
     parser.add_argument("--save_every", type=int, default=200)
     parser.add_argument("--keep_checkpoints", type=int, default=2, help="keep the newest N checkpoints; 0: all")
     parser.add_argument("--eval_every", type=int, default=200)
     parser.add_argument("--eval_batches", type=int, default=8)
     parser.add_argument("--log_every", type=int, default=10)
+
+
+def add_sft_args(parser):
+    """SFT batches: replay, grouping, padding, multi-turn dialogues."""
     parser.add_argument("--replay_data", default=None,
                         help="SFT only: pretraining jsonl mixed in as every --replay_every-th step")
     parser.add_argument("--replay_every", type=int, default=4)
@@ -543,6 +558,10 @@ def parse_args(argv=None):
                         help="SFT on dialogues with several assistant turns: sample one turn each time a dialogue is "
                              "drawn (paper App. B.1), expand every turn into its own example, or train the last "
                              "turn only (how the bundled models were trained); single-turn data is the same in all")
+
+
+def add_memory_and_lora_args(parser):
+    """Gradient checkpointing, LoRA / QLoRA."""
     parser.add_argument("--gradient_checkpointing", action="store_true",
                         help="recompute each block's activations in the backward pass: less memory, slower steps")
     parser.add_argument("--lora_r", type=int, default=0, help="train a LoRA adapter of this rank on the --init model "
@@ -557,10 +576,18 @@ def parse_args(argv=None):
     parser.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
                         help="with --lora_r: hold the frozen --init weights quantised (bitsandbytes): int4 is --qlora, "
                              "int8 LLM.int8()")
+
+
+def add_misc_args(parser):
+    """Bad data lines, the seed, CPU threads."""
     parser.add_argument("--on_bad_data", choices=["error", "skip"], default="error")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = parser.parse_args(argv)
+
+
+def check_run_dir(parser, args):
+    """A usage error for an --out / --resume / --overwrite / --init / --keep_checkpoints combination that cannot
+    be meant."""
     if args.init is None and args.tokenizer is None:
         parser.error("from scratch, --tokenizer is required (e.g. data/tokenizer)")
     existing = run_contents(args.out)
@@ -576,6 +603,11 @@ def parse_args(argv=None):
         parser.error("--keep_checkpoints must be positive, or 0 to keep all")
     if args.resume and args.init is not None and not args.lora_r and checkpoint_dirs(args.out):
         print("--resume: continuing from the run's checkpoint; --init is ignored", file=sys.stderr)
+
+
+def check_options(parser, args):
+    """A usage error for an option that is out of range or does not go with the others; --qlora becomes
+    --quantization int4 and --lora_targets a list."""
     if args.stage != "sft":
         for name in ("replay_data", "group_by_length"):
             if getattr(args, name):
@@ -604,6 +636,20 @@ def parse_args(argv=None):
     if unknown or not args.lora_targets:
         parser.error(f"--lora_targets: unknown layer {', '.join(unknown) or '(none)'}; choose from "
                      f"{', '.join(LORA_LAYERS + (HEAD,))}")
+
+
+def parse_args(argv=None):
+    """The command line, checked. The options are added per concern by the add_*_args functions (plain functions, not
+    argparse argument groups, so that --help keeps listing them in one list, in this order); the checks are split
+    the same way."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="python train.py merge --help: merge a LoRA adapter into its base model")
+    for add in (add_run_args, add_model_args, add_training_args, add_bookkeeping_args, add_sft_args,
+                add_memory_and_lora_args, add_misc_args):
+        add(parser)
+    args = parser.parse_args(argv)
+    check_run_dir(parser, args)
+    check_options(parser, args)
     return args
 
 
@@ -715,11 +761,119 @@ def resume(accelerator, args, checkpoint):
         fail(f"cannot load {checkpoint} ({error.__class__.__name__}: {first_line}); were the model options changed?")
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
-    if argv[:1] == ["merge"]:
-        return merge(argv[1:])
-    args = parse_args(argv)
+def load_data(args, tokenizer, processes):
+    """(training set, eval set, replay set or None) as --data, --eval_data (default: a held-out slice) and
+    --replay_data give them; a clear error (SystemExit) for bad data or fewer examples than one global batch."""
+    try:
+        dataset = load_dataset(args.data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
+        if args.eval_data:
+            eval_set = load_dataset(args.eval_data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
+        else:  # hold out the last 1% (at least one global batch) for the eval loss; a function of the global
+            # batch, not of its split into processes and micro-batches, which must not change the training data
+            held_out = max(args.batch_size * processes * args.grad_accum, len(dataset) // 100)
+            dataset, eval_set = dataset[:-held_out], dataset[-held_out:]
+        if args.stage == "sft":  # the eval loss scores every turn of the held-out dialogues (or only the last)
+            dataset = select_turns(dataset, args.multiturn)
+            eval_set = select_turns(eval_set, "last" if args.multiturn == "last" else "expand")
+        replay_set = load_dataset(args.replay_data, "pretrain", tokenizer, args.seq_len, args.on_bad_data) \
+            if args.replay_data else None
+    except (BadDataError, OSError) as error:
+        raise SystemExit(f"error: {error}")
+    if len(dataset) < args.batch_size * processes * args.grad_accum:
+        eval_note = "" if args.eval_data else f" ({held_out} more held out for the eval loss, or pass --eval_data)"
+        raise SystemExit(f"error: {args.data} has {len(dataset)} training examples{eval_note}, fewer than one global "
+                         f"batch ({args.batch_size} x {processes} processes x {args.grad_accum} "
+                         "accumulation steps); lower --batch_size or --grad_accum")
+    return dataset, eval_set, replay_set
+
+
+def make_optimizer(args, model):
+    """AdamW (weight decay on the matrices only) and the warmup + cosine schedule of lr_factor."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, args.warmup_steps, args.max_steps, args.min_lr_ratio))
+    return optimizer, scheduler
+
+
+def start_or_resume(accelerator, args, log_path):
+    """(first step, tokens seen, training seconds): a checkpoint's with --resume when --out holds one, else a new
+    run's zeros, after clearing what an earlier run (--overwrite) left in --out."""
+    start_step, tokens_seen, seconds = 0, 0, 0.0
+    if args.resume and checkpoint_dirs(args.out):
+        # the main process verifies (reading the checkpoint once) and tells the others which one it chose
+        resume_from = [newest_complete_checkpoint(args.out) if accelerator.is_main_process else None]
+        if accelerator.num_processes > 1:
+            broadcast_object_list(resume_from)
+        start_step, tokens_seen, seconds = resume(accelerator, args, resume_from[0])
+        accelerator.print(f"resumed from {resume_from[0]} at step {start_step}")
+        if accelerator.is_main_process:
+            append_log(log_path, None, resume_step=start_step)
+    elif accelerator.is_main_process:  # a new run: nothing of an earlier one (--overwrite) survives
+        clear_run(args.out)
+    accelerator.wait_for_everyone()
+    return start_step, tokens_seen, seconds
+
+
+def step_batches(args, step, data, accelerator, data_generator):
+    """(source, stage, micro-batches of global indices, turn draws per micro-batch, is replay) of a step: every
+    --replay_every-th step a replay batch, else a training batch."""
+    dataset, replay_set, example_lengths = data
+    processes = accelerator.num_processes
+    replay = replay_set is not None and step % args.replay_every == args.replay_every - 1
+    if replay:
+        source, stage, batch_size = replay_set, "pretrain", args.replay_batch_size
+        indices = batch_indices(len(replay_set), args.replay_batch_size * processes * args.grad_accum,
+                                step // args.replay_every, args.seed)
+    else:
+        source, stage, batch_size = dataset, args.stage, args.batch_size
+        indices = batch_indices(len(dataset), args.batch_size * processes * args.grad_accum, step, args.seed,
+                                example_lengths)
+    data_generator.manual_seed(args.seed * 7919 + step)
+    micro_batches = indices.view(args.grad_accum, processes * batch_size)
+    # which turn each dialogue contributes: a function of the step, the same on every process
+    turns = [None] * args.grad_accum if stage != "sft" else \
+        torch.rand(micro_batches.shape, generator=data_generator)
+    return source, stage, micro_batches, turns, replay
+
+
+def train_step(args, step, data, accelerator, model, optimizer, scheduler, mask_id, pad_id, data_generator):
+    """One optimizer step over --grad_accum micro-batches; returns (is replay, mean loss, tokens in the step)."""
+    source, stage, micro_batches, turns, replay = step_batches(args, step, data, accelerator, data_generator)
+    shard = (accelerator.process_index, accelerator.num_processes)
+    total_loss, tokens = 0.0, 0
+    for micro, micro_turns in zip(micro_batches, turns):
+        batch = make_batch(source, micro, stage, args, pad_id, accelerator.device, data_generator, micro_turns,
+                           shard)
+        with accelerator.accumulate(model):
+            loss = compute_loss(args, model, batch, mask_id, shard=shard)
+            accelerator.backward(loss * args.replay_weight if replay else loss)
+            if accelerator.sync_gradients and args.grad_clip:
+                accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        total_loss += accelerator.reduce(loss.detach(), reduction="mean").item() / args.grad_accum
+        tokens += batch[0].numel() * accelerator.num_processes
+    return replay, total_loss, tokens
+
+
+def log_step(args, log_path, done, latest_loss, total_loss, eval_loss, lr, tokens_seen, seconds, progress):
+    """The progress bar's loss and a row of log.csv (and loss.png after an eval)."""
+    loss = latest_loss.get(args.stage, total_loss)
+    progress.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+    append_log(log_path, dict(step=done, loss=f"{loss:.5f}", lr=f"{lr:.3e}", tokens=tokens_seen,
+                              seconds=f"{seconds:.1f}", eval_loss="" if eval_loss is None else f"{eval_loss:.5f}",
+                              replay_loss=f"{latest_loss['replay']:.5f}" if "replay" in latest_loss else ""))
+    if eval_loss is not None:
+        plot_log(log_path, os.path.join(args.out, "loss.png"))
+
+
+def setup(args):
+    """(accelerator, tokenizer, model, mask id, pad id) of a run."""
     if args.threads:
         torch.set_num_threads(args.threads)
     # train.py cuts the global batches itself; split_batches=True tells accelerate so, and makes the prepared
@@ -734,96 +888,39 @@ def main(argv=None):
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.init)
     model = build_model(args, tokenizer, accelerator.device)
     tokenizer = patch_tokenizer(tokenizer, model.config)
-    mask_id, pad_id = model.config.mask_token_id, tokenizer.eos_token_id
+    return accelerator, tokenizer, model, model.config.mask_token_id, tokenizer.eos_token_id
 
-    try:
-        dataset = load_dataset(args.data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
-        if args.eval_data:
-            eval_set = load_dataset(args.eval_data, args.stage, tokenizer, args.seq_len, args.on_bad_data)
-        else:  # hold out the last 1% (at least one global batch) for the eval loss; a function of the global
-            # batch, not of its split into processes and micro-batches, which must not change the training data
-            held_out = max(args.batch_size * accelerator.num_processes * args.grad_accum, len(dataset) // 100)
-            dataset, eval_set = dataset[:-held_out], dataset[-held_out:]
-        if args.stage == "sft":  # the eval loss scores every turn of the held-out dialogues (or only the last)
-            dataset = select_turns(dataset, args.multiturn)
-            eval_set = select_turns(eval_set, "last" if args.multiturn == "last" else "expand")
-        replay_set = load_dataset(args.replay_data, "pretrain", tokenizer, args.seq_len, args.on_bad_data) \
-            if args.replay_data else None
-    except (BadDataError, OSError) as error:
-        raise SystemExit(f"error: {error}")
-    if len(dataset) < args.batch_size * accelerator.num_processes * args.grad_accum:
-        eval_note = "" if args.eval_data else f" ({held_out} more held out for the eval loss, or pass --eval_data)"
-        raise SystemExit(f"error: {args.data} has {len(dataset)} training examples{eval_note}, fewer than one global "
-                         f"batch ({args.batch_size} x {accelerator.num_processes} processes x {args.grad_accum} "
-                         "accumulation steps); lower --batch_size or --grad_accum")
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.dim() >= 2]
-    no_decay = [p for p in trainable if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, args.warmup_steps, args.max_steps, args.min_lr_ratio))
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    if argv[:1] == ["merge"]:
+        return merge(argv[1:])
+    args = parse_args(argv)
+    accelerator, tokenizer, model, mask_id, pad_id = setup(args)
+    dataset, eval_set, replay_set = load_data(args, tokenizer, accelerator.num_processes)
+    optimizer, scheduler = make_optimizer(args, model)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
     if args.lora_r:  # the frozen base is --init's: a checkpoint's state holds only the trainable (adapter) tensors
         accelerator.register_save_state_pre_hook(keep_trainable_tensors)
-
-    start_step, tokens_seen, seconds = 0, 0, 0.0
     log_path = os.path.join(args.out, "log.csv")
-    if args.resume and checkpoint_dirs(args.out):
-        # the main process verifies (reading the checkpoint once) and tells the others which one it chose
-        resume_from = [newest_complete_checkpoint(args.out) if accelerator.is_main_process else None]
-        if accelerator.num_processes > 1:
-            broadcast_object_list(resume_from)
-        start_step, tokens_seen, seconds = resume(accelerator, args, resume_from[0])
-        accelerator.print(f"resumed from {resume_from[0]} at step {start_step}")
-        if accelerator.is_main_process:
-            append_log(log_path, None, resume_step=start_step)
-    elif accelerator.is_main_process:  # a new run: nothing of an earlier one (--overwrite) survives
-        clear_run(args.out)
-    accelerator.wait_for_everyone()
+    start_step, tokens_seen, seconds = start_or_resume(accelerator, args, log_path)
 
     with open(os.path.join(args.out, "args.json"), "w") as handle:
         json.dump(vars(args), handle, indent=1)
-    global_batch = args.batch_size * accelerator.num_processes * args.grad_accum
     # a dialogue's longest pair is its last (the prompt holds every earlier turn)
     example_lengths = torch.tensor([len(p) + len(a) for p, a in (d[-1] for d in dataset)]) \
         if args.group_by_length else None
-    shard = (accelerator.process_index, accelerator.num_processes)
-    replay_global_batch = args.replay_batch_size * accelerator.num_processes * args.grad_accum
+    data = (dataset, replay_set, example_lengths)
     data_generator = torch.Generator()
     started = time.time() - seconds  # training time so far, over resumes
     latest_loss = {}  # by kind of step: args.stage or "replay"
     progress = tqdm(range(start_step, args.max_steps), initial=start_step, total=args.max_steps,
                     disable=not accelerator.is_main_process, desc=f"{args.stage} ({args.objective})")
     for step in progress:
-        replay = replay_set is not None and step % args.replay_every == args.replay_every - 1
-        if replay:
-            source, stage, batch_size = replay_set, "pretrain", args.replay_batch_size
-            indices = batch_indices(len(replay_set), replay_global_batch, step // args.replay_every, args.seed)
-        else:
-            source, stage, batch_size = dataset, args.stage, args.batch_size
-            indices = batch_indices(len(dataset), global_batch, step, args.seed, example_lengths)
-        data_generator.manual_seed(args.seed * 7919 + step)
-        micro_batches = indices.view(args.grad_accum, accelerator.num_processes * batch_size)
-        # which turn each dialogue contributes: a function of the step, the same on every process
-        turns = [None] * args.grad_accum if stage != "sft" else \
-            torch.rand(micro_batches.shape, generator=data_generator)
-        total_loss = 0.0
-        for micro, micro_turns in zip(micro_batches, turns):
-            batch = make_batch(source, micro, stage, args, pad_id, accelerator.device, data_generator, micro_turns,
-                               shard)
-            with accelerator.accumulate(model):
-                loss = compute_loss(args, model, batch, mask_id, shard=shard)
-                accelerator.backward(loss * args.replay_weight if replay else loss)
-                if accelerator.sync_gradients and args.grad_clip:
-                    accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            total_loss += accelerator.reduce(loss.detach(), reduction="mean").item() / args.grad_accum
-            tokens_seen += batch[0].numel() * accelerator.num_processes
+        replay, total_loss, tokens = train_step(args, step, data, accelerator, model, optimizer, scheduler,
+                                                mask_id, pad_id, data_generator)
+        tokens_seen += tokens
         done = step + 1
         latest_loss["replay" if replay else args.stage] = total_loss
         if not math.isfinite(total_loss):
@@ -831,14 +928,8 @@ def main(argv=None):
         eval_loss = evaluate(args, model, eval_set, mask_id, pad_id, accelerator.device) \
             if done % args.eval_every == 0 or done == args.max_steps else None
         if accelerator.is_main_process and (done % args.log_every == 0 or eval_loss is not None):
-            loss = latest_loss.get(args.stage, total_loss)
-            progress.set_postfix(loss=f"{loss:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-            append_log(log_path, dict(step=done, loss=f"{loss:.5f}", lr=f"{scheduler.get_last_lr()[0]:.3e}",
-                                      tokens=tokens_seen, seconds=f"{time.time() - started:.1f}",
-                                      eval_loss="" if eval_loss is None else f"{eval_loss:.5f}",
-                                      replay_loss=f"{latest_loss['replay']:.5f}" if "replay" in latest_loss else ""))
-            if eval_loss is not None:
-                plot_log(log_path, os.path.join(args.out, "loss.png"))
+            log_step(args, log_path, done, latest_loss, total_loss, eval_loss, scheduler.get_last_lr()[0],
+                     tokens_seen, time.time() - started, progress)
         if done % args.save_every == 0 or done == args.max_steps:
             save_checkpoint(accelerator, model, tokenizer, args.out, done, args.keep_checkpoints,
                             dict(tokens=tokens_seen, seconds=round(time.time() - started, 3)))

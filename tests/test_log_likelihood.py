@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tiny_models import MASK_ID
-from get_log_likelihood import forward_process, get_log_likelihood
+from get_log_likelihood import batched_log_likelihood, forward_process, get_log_likelihood
 
 
 class FixedPredictor:
@@ -95,3 +95,30 @@ def test_bad_arguments(tiny_model, kwargs, message):
     settings.update(kwargs)
     with pytest.raises(ValueError, match=message):
         get_log_likelihood(tiny_model, **settings)
+
+
+def test_batched_estimate_of_padded_rows_is_each_rows_own(tiny_model):
+    """batched_log_likelihood over right-padded rows of different lengths, seeded per row, gives each row the
+    estimate get_log_likelihood gives it alone after the same seed, however many rounds share a model call."""
+    pairs = [([1, 2, 3], [4, 5]), ([7], [8, 9, 10, 11, 12, 13]), ([2, 2, 2, 2, 2], [3])]
+    width = 10
+    rows = torch.full((len(pairs), width), 0, dtype=torch.long)
+    attention = torch.zeros_like(rows)
+    for i, (prompt, answer) in enumerate(pairs):
+        rows[i, :len(prompt) + len(answer)] = torch.tensor(prompt + answer)
+        attention[i, :len(prompt) + len(answer)] = 1
+    seeds = [3, 1, 4]
+    alone = []
+    for (prompt, answer), seed in zip(pairs, seeds):
+        torch.manual_seed(seed)
+        alone.append(get_log_likelihood(tiny_model, torch.tensor(prompt), torch.tensor(answer), mc_num=8,
+                                        batch_size=4, cfg_scale=0.5, mask_id=MASK_ID))
+    for forward_batch in (None, 8, 100):
+        batched = batched_log_likelihood(tiny_model, rows, [len(p) for p, _ in pairs], attention_mask=attention,
+                                         seeds=seeds, mc_num=8, batch_size=4, cfg_scale=0.5, mask_id=MASK_ID,
+                                         forward_batch=forward_batch)
+        assert batched == pytest.approx(alone, rel=1e-5, abs=1e-5)
+    attention[2, 5] = 0  # row 2 is then its prompt alone
+    with pytest.raises(ValueError, match="answer is empty"):
+        batched_log_likelihood(tiny_model, rows, [5, 1, 5], attention_mask=attention, mc_num=4, batch_size=4,
+                               mask_id=MASK_ID)

@@ -345,19 +345,13 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
             w = _Where(step, block, i, start, end, *((start, end) if s.narrow else (0, s.total)),
                        check_exit=early_exit and block > 0 and i == 0)
             step += 1
-            # 0. The rows of this step: those with a mask where it may commit (before the block's end; at an
-            #    early-exit check, anywhere from lo on). `rows` indexes x: all of it (xa is then x) or the active
-            #    rows (xa is then a copy, written back after the commit).
-            active = (x[:, w.lo:s.total if w.check_exit else end] == mask_id).any(dim=1)
-            if not active.any():  # more steps than masks: this step has nothing to decide in any row
+            # 0. The rows of this step; xa is x itself when every row runs, else a copy written back after step 4.
+            active, rows = _step_rows(s, w, x, stats)
+            if rows is None:  # more steps than masks: this step has nothing to decide in any row
                 _emit(callback, w, x)
                 continue
-            subset = not bool(active.all())
-            rows = active.nonzero().squeeze(1) if subset else slice(None)
+            subset = not isinstance(rows, slice)
             xa = x[rows]
-            if stats is not None:
-                stats["forward_calls"] = stats.get("forward_calls", 0) + 1
-                stats["row_forwards"] = stats.get("row_forwards", 0) + len(xa)
             # 1. Logits for the positions lo..lo+logits.shape[1] of the canvas, from one model call (CFG included).
             logits = _step_logits(model, s, w, xa, None if attention_mask is None else attention_mask[rows],
                                   prompt_index[rows], active, kv)
@@ -374,7 +368,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
             region[committed] = x0[committed]
             if subset:
                 x[rows] = xa
-            _emit(callback, w, x, rows, subset or s.narrow, committed, x0_p)
+            _emit(callback, w, x, rows, subset or s.narrow, committed, x0_p)  # 5. The step's state.
     return x
 
 
@@ -398,6 +392,20 @@ def _canvas(model, prompt, attention_mask, gen_length, mask_id, constraints):
     return x, attention_mask, prompt_index
 
 
+def _step_rows(s, w, x, stats):
+    """Step 0: the rows with a mask where this step may commit (before the block's end; at an early-exit check,
+    anywhere from lo on), as active (bool (b,)) and rows, which indexes x: slice(None) when every row is active,
+    else the active rows' indices; rows is None when no row is. Counts the step's model call in stats."""
+    active = (x[:, w.lo:s.total if w.check_exit else w.end] == s.mask_id).any(dim=1)
+    if not active.any():
+        return active, None
+    rows = slice(None) if active.all() else active.nonzero().squeeze(1)
+    if stats is not None:
+        stats["forward_calls"] = stats.get("forward_calls", 0) + 1
+        stats["row_forwards"] = stats.get("row_forwards", 0) + int(active.sum())
+    return active, rows
+
+
 def _step_logits(model, s, w, xa, attention_mask, prompt_index, active, kv):
     """Step 1: the logits of the rows xa (active: which rows of the canvas they are) for the canvas positions
     lo.. (to hi, or to the answer's end at an early-exit check), from one model call with CFG; the tokens the
@@ -407,8 +415,9 @@ def _step_logits(model, s, w, xa, attention_mask, prompt_index, active, kv):
     elif s.cache is not None and w.i > 0:
         logits = _cached_logits(model, s, w, xa, attention_mask, prompt_index, active, kv)
     else:  # the whole canvas, the lm head on the block (and on the rest of the answer at an early-exit check)
-        refill = {} if s.cache is None else dict(use_cache=True)
-        kv.past = None  # the previous block's cache goes before the new one is made
+        refill = {}
+        if s.cache is not None:  # refill the cache; the previous block's goes before the new one is made
+            kv.past, refill = None, dict(use_cache=True)
         logits, out = _forward(model, xa, attention_mask, prompt_index, s.cfg_scale, s.mask_id,
                                logits_to_keep=slice(w.start, s.total if w.check_exit else w.end), **refill)
         if s.cache is not None:
@@ -493,7 +502,7 @@ def _commit(s, i, confidence, scheduled):
 
 
 def _emit(callback, w, x, rows=None, partial=False, committed=None, confidence=None):
-    """The step's StepState to the callback. committed and confidence cover the rows `rows` of x over lo..hi,
+    """Step 5: the step's StepState to the callback. committed and confidence cover the rows `rows` of x over lo..hi,
     all of x unless partial; elsewhere (rows that sat the step out, positions outside lo..hi, a step with no
     rows at all) nothing was committed and the confidence is -inf."""
     if callback is None:

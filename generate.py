@@ -136,14 +136,27 @@ def finite_float(text):
 def model_logits(model, x, attention_mask, prompt_index, cfg_scale, mask_id):
     """Logits for the canvas x; with cfg_scale > 0, unsupervised classifier-free guidance: a second pass
     with every prompt position masked, combined as u + (w + 1)(c - u)."""
-    if cfg_scale > 0:
+    return _forward(model, x, attention_mask, prompt_index, cfg_scale, mask_id)[0]
+
+
+def _forward(model, x, attention_mask, prompt_index, cfg_scale, mask_id, **kwargs):
+    """The one model call of model_logits and generate(); returns the logits and the model's output. With
+    cfg_scale > 0 the unconditional canvas (x with the positions of prompt_index, bool like x, masked) runs in
+    the same call as x, as a batch of 2b rows (with a KV cache each half has its own cache rows), and the two
+    halves' logits are combined."""
+    guided = cfg_scale > 0
+    if guided:
         unconditional = x.clone()
         unconditional[prompt_index] = mask_id
-        both = torch.cat([x, unconditional])
-        mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
-        conditional_logits, unconditional_logits = model(both, attention_mask=mask).logits.chunk(2)
-        return unconditional_logits + (cfg_scale + 1) * (conditional_logits - unconditional_logits)
-    return model(x, attention_mask=attention_mask).logits
+        x = torch.cat([x, unconditional])
+        attention_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
+    out = model(x, attention_mask=attention_mask, **kwargs)
+    if not guided:
+        return out.logits, out
+    conditional_logits, unconditional_logits = out.logits.chunk(2)
+    return unconditional_logits + (cfg_scale + 1) * (conditional_logits - unconditional_logits), out
+
+
 
 
 CACHE_MODES = (None, "prefix", "dual")
@@ -216,22 +229,45 @@ def select_parallel(confidence, remaining_steps, threshold=None, factor=None):
     return select_top_k(confidence, torch.minimum(torch.maximum(chosen, at_least), candidates))
 
 
-def _cached_forward(model, tokens, attention_mask, cfg_scale, unconditional, **kwargs):
-    """One model call for the fast paths; with CFG the conditional and unconditional canvases go as one
-    batch of 2b rows (each with its own cache rows) and the logits are combined."""
-    if cfg_scale > 0:
-        tokens = torch.cat([tokens, unconditional])
-        attention_mask = None if attention_mask is None else torch.cat([attention_mask, attention_mask])
-    out = model(tokens, attention_mask=attention_mask, **kwargs)
-    logits = out.logits
-    if cfg_scale > 0:
-        conditional_logits, unconditional_logits = logits.chunk(2)
-        logits = unconditional_logits + (cfg_scale + 1) * (conditional_logits - unconditional_logits)
-    if not kwargs.get("use_cache"):
-        return logits, None
-    if hasattr(out, "cache"):  # the field's name in recent transformers
-        return logits, out.cache
-    return logits, out.past_key_values
+class _Sampling(NamedTuple):
+    """generate()'s options as its step helpers read them, fixed for the call."""
+    mask_id: int
+    eos_id: int
+    eot_id: int
+    temperature: float
+    cfg_scale: float
+    remasking: str
+    logits_eos_inf: bool
+    confidence_eos_eot_inf: bool
+    cache: Optional[str]
+    threshold: Optional[float]
+    factor: Optional[float]
+    block_length: int
+    steps_per_block: int
+    prompt_len: int
+    total: int  # prompt_len + gen_length
+    adaptive: bool  # threshold or factor: a block ends once it has no mask left
+    narrow: bool  # the step decides in its block only (block_logits or a cache), not on the whole canvas
+
+
+class _Where(NamedTuple):
+    """Where one step works: its block spans start..end of the canvas, its logits and decision cover lo..hi (the
+    block when narrow, else the whole canvas); i counts the block's steps, step all of them; check_exit: an
+    early-exit check is due (the first step of every block after the first)."""
+    step: int
+    block: int
+    i: int
+    start: int
+    end: int
+    lo: int
+    hi: int
+    check_exit: bool
+
+
+class _KVCache:
+    """generate()'s KV cache: the model's cache of the current block (past) and the rows it holds (bool (b,))."""
+    past = None
+    rows = None
 
 
 @torch.no_grad()
@@ -285,19 +321,63 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
 
     Returns the canvas (b, prompt_len + gen_length): the prompt followed by the answer.
     """
-    fast_options = dict(cache=cache, threshold=threshold, factor=factor, early_exit=early_exit,
-                        logits_eos_inf=logits_eos_inf)
     num_blocks = _check_arguments(model, prompt, attention_mask, steps, gen_length, block_length, temperature,
                                   cfg_scale, remasking, mask_id,
                                   {eos_id, eot_id} if logits_eos_inf or confidence_eos_eot_inf else set(),
-                                  fast_options)
+                                  dict(cache=cache, threshold=threshold, factor=factor, early_exit=early_exit,
+                                       logits_eos_inf=logits_eos_inf))
     if block_logits is None:
         block_logits = cache is not None
-    adaptive = threshold is not None or factor is not None
-    narrow = block_logits or cache is not None  # the decision looks at the block only, not the whole canvas
+    prompt_len = prompt.shape[1]
+    s = _Sampling(mask_id, eos_id, eot_id, temperature, cfg_scale, remasking, logits_eos_inf, confidence_eos_eot_inf,
+                  cache, threshold, factor, block_length, steps // num_blocks, prompt_len, prompt_len + gen_length,
+                  adaptive=threshold is not None or factor is not None, narrow=block_logits or cache is not None)
+    x, attention_mask, prompt_index = _canvas(model, prompt, attention_mask, gen_length, mask_id, constraints)
+    done = torch.zeros(len(x), dtype=torch.bool, device=x.device)  # the rows stopped by early exit
+    kv = _KVCache()
+    step = 0
+    for block in range(num_blocks):
+        start = prompt_len + block * block_length
+        end = start + block_length
+        for i in range(s.steps_per_block):
+            if s.adaptive and not (x[:, start:end] == mask_id).any():
+                break
+            w = _Where(step, block, i, start, end, *((start, end) if s.narrow else (0, s.total)),
+                       check_exit=early_exit and block > 0 and i == 0)
+            step += 1
+            # 0. The rows of this step; xa is x itself when every row runs, else a copy written back after step 4.
+            active, rows = _step_rows(s, w, x, stats)
+            if rows is None:  # more steps than masks: this step has nothing to decide in any row
+                _emit(callback, w, x)
+                continue
+            subset = not isinstance(rows, slice)
+            xa = x[rows]
+            # 1. Logits for the positions lo..lo+logits.shape[1] of the canvas, from one model call (CFG included).
+            logits = _step_logits(model, s, w, xa, None if attention_mask is None else attention_mask[rows],
+                                  prompt_index[rows], active, kv)
+            # 2. Early exit: rows that have produced EOS/EoT and predict EOS at every remaining mask.
+            if w.check_exit and _early_exit(s, w, x, xa, rows, logits, done):
+                return x
+            if i == 0 and not s.adaptive:  # the linear schedule of the block, for the masks left after step 2
+                schedule = get_num_transfer_tokens(x[:, start:end] == mask_id, s.steps_per_block)
+            # 3. Predictions and confidences over the region the decision looks at.
+            region = xa[:, w.lo:w.hi]
+            x0, x0_p, confidence = _choose(s, logits[:, :w.hi - w.lo], region, end - w.lo)
+            # 4. Commit.
+            committed = _commit(s, i, confidence, None if s.adaptive else schedule[rows, i])
+            region[committed] = x0[committed]
+            if subset:
+                x[rows] = xa
+            _emit(callback, w, x, rows, subset or s.narrow, committed, x0_p)  # 5. The step's state.
+    return x
+
+
+def _canvas(model, prompt, attention_mask, gen_length, mask_id, constraints):
+    """The starting canvas (the prompt, then gen_length masks with the constraints' tokens in place: being no
+    masks, they are never decided), the attention mask extended over the answer, and prompt_index (bool like the
+    canvas, True on the prompt)."""
     batch, prompt_len = prompt.shape
-    total = prompt_len + gen_length
-    x = torch.full((batch, total), mask_id, dtype=torch.long, device=model.device)
+    x = torch.full((batch, prompt_len + gen_length), mask_id, dtype=torch.long, device=model.device)
     x[:, :prompt_len] = prompt.to(model.device)
     for position, token_id in (constraints or {}).items():
         if not 0 <= position < gen_length:
@@ -309,128 +389,134 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
                                    dim=1)
     prompt_index = torch.zeros_like(x, dtype=torch.bool)
     prompt_index[:, :prompt_len] = True
-    steps_per_block = steps // num_blocks
-    done = torch.zeros(batch, dtype=torch.bool, device=x.device)
-    kv = kv_active = None  # the cache and the rows it holds (bool (b,))
-    step = 0
-    for block in range(num_blocks):
-        block_start = prompt_len + block * block_length
-        block_end = block_start + block_length
-        lo, hi = (block_start, block_end) if narrow else (0, total)  # logits and decision cover lo..hi
-        i = 0
-        while i < steps_per_block:
-            if adaptive and not (x[:, block_start:block_end] == mask_id).any():
-                break
-            check_exit = early_exit and block > 0 and i == 0
-            # 0. The rows of this step: those with a mask where it may commit (before block_end; at an early-exit
-            #    check, anywhere from lo on). `rows` indexes x: all of it (xa is then x) or the active rows (a copy).
-            active = (x[:, lo:total if check_exit else block_end] == mask_id).any(dim=1)
-            if not active.any():  # more steps than masks: this step has nothing to decide in any row
-                if callback is not None:
-                    callback(StepState(step, block, x, torch.zeros_like(x, dtype=torch.bool),
-                                       torch.full(x.shape, -torch.inf, device=x.device)))
-                step += 1
-                i += 1
-                continue
-            subset = not bool(active.all())
-            rows = active.nonzero().squeeze(1) if subset else slice(None)
-            xa = x[rows]
-            mask_a = None if attention_mask is None else attention_mask[rows]
-            if stats is not None:
-                stats["forward_calls"] = stats.get("forward_calls", 0) + 1
-                stats["row_forwards"] = stats.get("row_forwards", 0) + len(xa)
-            # 1. Logits for the positions lo..lo+logits.shape[1] of the canvas.
-            if not narrow:
-                logits = model_logits(model, xa, mask_a, prompt_index[rows], cfg_scale, mask_id)
-            else:
-                keep = slice(block_start, total if check_exit else block_end)
-                unconditional = None
-                if cfg_scale > 0:
-                    unconditional = xa.clone()
-                    unconditional[:, :prompt_len] = mask_id
-                if cache is None:
-                    logits, _ = _cached_forward(model, xa, mask_a, cfg_scale, unconditional, logits_to_keep=keep)
-                elif i == 0:  # refresh the whole cache at the block start
-                    kv = None
-                    logits, kv = _cached_forward(model, xa, mask_a, cfg_scale, unconditional,
-                                                 use_cache=True, logits_to_keep=keep)
-                    kv_active = active
-                else:
-                    if not torch.equal(active, kv_active):  # rows left the batch: drop their cache rows
-                        kept = active[kv_active].nonzero().squeeze(1)
-                        kv.batch_select_indices(torch.cat([kept, kept + int(kv_active.sum())])
-                                                if cfg_scale > 0 else kept)
-                        kv_active = active
-                    end = total if cache == "prefix" else block_end
-                    part = xa[:, block_start:end]
-                    logits, kv = _cached_forward(
-                        model, part, mask_a, cfg_scale, part, past_key_values=kv, use_cache=True,
-                        cache_position=torch.arange(block_start, end, device=x.device),
-                        logits_to_keep=slice(0, block_length))
-            if logits_eos_inf:
-                logits[:, :, eos_id] = -torch.inf
-            if adaptive and mask_id < logits.shape[-1]:
-                logits[:, :, mask_id] = -torch.inf  # a committed mask token would leave the block unfinished
-            # 2. Early exit: rows that have produced EOS/EoT and predict EOS at every remaining mask.
-            if check_exit:
-                rest = xa[:, block_start:]
-                predicted_eos = logits[:, block_start - lo:].argmax(dim=-1) == eos_id
-                rest_masked = rest == mask_id
-                answer = xa[:, prompt_len:block_start]
-                finished = ((answer == eos_id) | (answer == eot_id)).any(dim=1)
-                finished &= (predicted_eos | ~rest_masked).all(dim=1) & ~done[rows]
-                if finished.any():
-                    rest[finished[:, None] & rest_masked] = eos_id
-                    x[rows] = xa
-                    done[rows] |= finished
-                if done.all():
-                    return x
-            if i == 0 and not adaptive:
-                num_transfer_tokens = get_num_transfer_tokens(x[:, block_start:block_end] == mask_id,
-                                                              steps_per_block)
-            # 3. Predictions and confidences over the region the decision looks at.
-            logits = logits[:, :hi - lo]
-            x0 = torch.argmax(add_gumbel_noise(logits, temperature), dim=-1)
-            if confidence_eos_eot_inf:
-                # EOS and EoT leave the softmax once x0 is chosen: their predictions get confidence 0 (committed
-                # last, yet before -inf, so the block still ends fully decoded) and every other prediction gets
-                # p(x0) / (1 - p(EOS) - p(EoT)), which can reorder positions whose runner-up is EOS.
-                logits[:, :, eos_id] = -torch.inf
-                logits[:, :, eot_id] = -torch.inf
-            if remasking == "low_confidence":
-                # in the logits' dtype, as the reference does (bf16 on a GPU: ties at that resolution go to the
-                # leftmost position)
-                probabilities = F.softmax(logits, dim=-1)
-                x0_p = torch.gather(probabilities, -1, x0[..., None]).squeeze(-1)
-            else:
-                x0_p = torch.rand(x0.shape, device=x0.device)
-                if confidence_eos_eot_inf:
-                    x0_p = torch.where((x0 == eos_id) | (x0 == eot_id), 0., x0_p)
-            x0_p[:, block_end - lo:] = -torch.inf
-            region = xa[:, lo:hi]
-            mask_index = region == mask_id
-            x0 = torch.where(mask_index, x0, region)
-            confidence = torch.where(mask_index, x0_p, -torch.inf)
-            # 4. Commit.
-            if adaptive:
-                committed = select_parallel(confidence, steps_per_block - i, threshold, factor)
-            else:
-                committed = select_top_k(confidence, num_transfer_tokens[rows, i])
-            region[committed] = x0[committed]
-            if subset:
-                x[rows] = xa
-            if callback is not None:
-                if not subset and not narrow:
-                    full_committed, full_confidence = committed, x0_p
-                else:  # rows that sat the step out and positions outside lo..hi: nothing committed, -inf
-                    full_committed = torch.zeros_like(x, dtype=torch.bool)
-                    full_committed[rows, lo:hi] = committed
-                    full_confidence = torch.full(x.shape, -torch.inf, dtype=x0_p.dtype, device=x.device)
-                    full_confidence[rows, lo:hi] = x0_p
-                callback(StepState(step, block, x, full_committed, full_confidence))
-            step += 1
-            i += 1
-    return x
+    return x, attention_mask, prompt_index
+
+
+def _step_rows(s, w, x, stats):
+    """Step 0: the rows with a mask where this step may commit (before the block's end; at an early-exit check,
+    anywhere from lo on), as active (bool (b,)) and rows, which indexes x: slice(None) when every row is active,
+    else the active rows' indices; rows is None when no row is. Counts the step's model call in stats."""
+    active = (x[:, w.lo:s.total if w.check_exit else w.end] == s.mask_id).any(dim=1)
+    if not active.any():
+        return active, None
+    rows = slice(None) if active.all() else active.nonzero().squeeze(1)
+    if stats is not None:
+        stats["forward_calls"] = stats.get("forward_calls", 0) + 1
+        stats["row_forwards"] = stats.get("row_forwards", 0) + int(active.sum())
+    return active, rows
+
+
+def _step_logits(model, s, w, xa, attention_mask, prompt_index, active, kv):
+    """Step 1: the logits of the rows xa (active: which rows of the canvas they are) for the canvas positions
+    lo.. (to hi, or to the answer's end at an early-exit check), from one model call with CFG; the tokens the
+    step may not choose get -inf. With a cache the block's first step runs the whole canvas and refills kv."""
+    if not s.narrow:
+        logits, _ = _forward(model, xa, attention_mask, prompt_index, s.cfg_scale, s.mask_id)
+    elif s.cache is not None and w.i > 0:
+        logits = _cached_logits(model, s, w, xa, attention_mask, prompt_index, active, kv)
+    else:  # the whole canvas, the lm head on the block (and on the rest of the answer at an early-exit check)
+        refill = {}
+        if s.cache is not None:  # refill the cache; the previous block's goes before the new one is made
+            kv.past, refill = None, dict(use_cache=True)
+        logits, out = _forward(model, xa, attention_mask, prompt_index, s.cfg_scale, s.mask_id,
+                               logits_to_keep=slice(w.start, s.total if w.check_exit else w.end), **refill)
+        if s.cache is not None:
+            kv.past, kv.rows = _returned_cache(out), active
+    if s.logits_eos_inf:
+        logits[:, :, s.eos_id] = -torch.inf
+    if s.adaptive and s.mask_id < logits.shape[-1]:
+        logits[:, :, s.mask_id] = -torch.inf  # a committed mask token would leave the block unfinished
+    return logits
+
+
+def _cached_logits(model, s, w, xa, attention_mask, prompt_index, active, kv):
+    """The logits of a block's later steps with a cache: only the block and the rest of the answer run ('prefix')
+    or only the block ('dual'), against the cache of the block's first step (whose CFG half holds the
+    unconditional prompt; the part that runs holds no prompt position). Rows that left the batch since leave the
+    cache too."""
+    if not torch.equal(active, kv.rows):
+        kept = active[kv.rows].nonzero().squeeze(1)
+        kv.past.batch_select_indices(torch.cat([kept, kept + int(kv.rows.sum())]) if s.cfg_scale > 0 else kept)
+        kv.rows = active
+    end = s.total if s.cache == "prefix" else w.end
+    logits, out = _forward(model, xa[:, w.start:end], attention_mask, prompt_index[:, w.start:end], s.cfg_scale,
+                           s.mask_id, past_key_values=kv.past, use_cache=True,
+                           cache_position=torch.arange(w.start, end, device=xa.device),
+                           logits_to_keep=slice(0, s.block_length))
+    kv.past = _returned_cache(out)
+    return logits
+
+
+def _returned_cache(out):
+    return out.cache if hasattr(out, "cache") else out.past_key_values  # `cache` in recent transformers
+
+
+def _early_exit(s, w, x, xa, rows, logits, done):
+    """Step 2: rows of xa whose answer already holds EOS or EoT and whose predictions for every remaining masked
+    position are EOS get EOS there, in x too, and are done (bool (b,)). True once every row is done."""
+    rest = xa[:, w.start:]
+    rest_masked = rest == s.mask_id
+    predicted_eos = logits[:, w.start - w.lo:].argmax(dim=-1) == s.eos_id
+    answer = xa[:, s.prompt_len:w.start]
+    finished = ((answer == s.eos_id) | (answer == s.eot_id)).any(dim=1)
+    finished &= (predicted_eos | ~rest_masked).all(dim=1) & ~done[rows]
+    if finished.any():
+        rest[finished[:, None] & rest_masked] = s.eos_id
+        x[rows] = xa
+        done[rows] |= finished
+    return bool(done.all())
+
+
+def _choose(s, logits, region, decide_end):
+    """Step 3: the prediction x0 of each position of the region (its tokens; logits (b, R, V)) and its
+    confidence. Returns x0 (the region's own token where it is not masked), x0_p (every prediction's
+    confidence, -inf from decide_end on, past the block) and the confidence of the masked positions (-inf
+    elsewhere)."""
+    x0 = torch.argmax(add_gumbel_noise(logits, s.temperature), dim=-1)
+    if s.confidence_eos_eot_inf:
+        # EOS and EoT leave the softmax once x0 is chosen: their predictions get confidence 0 (committed
+        # last, yet before -inf, so the block still ends fully decoded) and every other prediction gets
+        # p(x0) / (1 - p(EOS) - p(EoT)), which can reorder positions whose runner-up is EOS.
+        logits[:, :, s.eos_id] = -torch.inf
+        logits[:, :, s.eot_id] = -torch.inf
+    if s.remasking == "low_confidence":
+        # in the logits' dtype, as the reference does (bf16 on a GPU: ties at that resolution go to the
+        # leftmost position)
+        probabilities = F.softmax(logits, dim=-1)
+        x0_p = torch.gather(probabilities, -1, x0[..., None]).squeeze(-1)
+    else:
+        x0_p = torch.rand(x0.shape, device=x0.device)
+        if s.confidence_eos_eot_inf:
+            x0_p = torch.where((x0 == s.eos_id) | (x0 == s.eot_id), 0., x0_p)
+    x0_p[:, decide_end:] = -torch.inf
+    mask_index = region == s.mask_id
+    return torch.where(mask_index, x0, region), x0_p, torch.where(mask_index, x0_p, -torch.inf)
+
+
+def _commit(s, i, confidence, scheduled):
+    """Step 4: bool mask of the positions that take their prediction at the block's step i: the scheduled[row]
+    most confident (the linear schedule), or with threshold / factor as many as that rule allows."""
+    if s.adaptive:
+        return select_parallel(confidence, s.steps_per_block - i, s.threshold, s.factor)
+    return select_top_k(confidence, scheduled)
+
+
+def _emit(callback, w, x, rows=None, partial=False, committed=None, confidence=None):
+    """Step 5: the step's StepState to the callback. committed and confidence cover the rows `rows` of x over lo..hi,
+    all of x unless partial; elsewhere (rows that sat the step out, positions outside lo..hi, a step with no
+    rows at all) nothing was committed and the confidence is -inf."""
+    if callback is None:
+        return
+    if rows is not None and not partial:
+        callback(StepState(w.step, w.block, x, committed, confidence))
+        return
+    dtype = torch.get_default_dtype() if confidence is None else confidence.dtype
+    full_committed = torch.zeros_like(x, dtype=torch.bool)
+    full_confidence = torch.full(x.shape, -torch.inf, dtype=dtype, device=x.device)
+    if rows is not None:
+        full_committed[rows, w.lo:w.hi] = committed
+        full_confidence[rows, w.lo:w.hi] = confidence
+    callback(StepState(w.step, w.block, x, full_committed, full_confidence))
 
 
 def main():

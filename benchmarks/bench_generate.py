@@ -230,7 +230,7 @@ def plot(results, title, path):
     fig.savefig(path, dpi=120)
 
 
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help=f"checkpoint directory (default: {DEFAULT_MODEL})")
     parser.add_argument("--random-tiny", action="store_true", help="random weights in the bundled model's shape")
@@ -255,49 +255,84 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="file name stem of the results (default from the model)")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/bench_generate.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    torch.set_num_threads(args.threads)
-    from tqdm.auto import tqdm
+    return parser, args
 
+
+def load_subject(args):
+    """The model under test, its tokenizer (None for --random-8b), its special ids, the gen_lengths, and the
+    results' title and file name stem."""
     if args.random_8b:
-        device = args.device or "cuda"
-        model, tokenizer = random_8b(device, shrink=args.shrink_8b)
+        model, tokenizer = random_8b(args.device or "cuda", shrink=args.shrink_8b)
         ids = dict(mask=model.config.mask_token_id, eos=model.config.eos_token_id, eot=126348)
-        lengths = args.gen_lengths or [256, 1024]
         title = "random-weight LLaDA-8B shape, bf16" + (" (shrunk rehearsal)" if args.shrink_8b else "")
-        tag = args.tag or "random-8b"
+        return model, tokenizer, ids, args.gen_lengths or [256, 1024], title, args.tag or "random-8b"
+    if args.random_tiny:
+        model, tokenizer = random_tiny(args.tokenizer, args.device or "cpu")
+        title, tag = "random-weight tiny model (bundled shape)", args.tag or "random-tiny"
     else:
-        if args.random_tiny:
-            model, tokenizer = random_tiny(args.tokenizer, args.device or "cpu")
-            title, tag = "random-weight tiny model (bundled shape)", args.tag or "random-tiny"
-        else:
-            path = args.model or DEFAULT_MODEL
-            model, tokenizer = load_model_and_tokenizer(path, device=args.device, dtype=args.dtype)
-            title, tag = os.path.basename(os.path.normpath(path)), args.tag or os.path.basename(os.path.normpath(path))
-        ids = dict(mask=model.config.mask_token_id, eos=tokenizer.eos_token_id,
-                   eot=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
-        lengths = args.gen_lengths or [64, 256, 512]
-    device = model.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
-    title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
+        path = args.model or DEFAULT_MODEL
+        model, tokenizer = load_model_and_tokenizer(path, device=args.device, dtype=args.dtype)
+        title, tag = os.path.basename(os.path.normpath(path)), args.tag or os.path.basename(os.path.normpath(path))
+    ids = dict(mask=model.config.mask_token_id, eos=tokenizer.eos_token_id,
+               eot=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+    return model, tokenizer, ids, args.gen_lengths or [64, 256, 512], title, tag
 
-    from data.build_data import parse_final_answer  # noqa: E402  (the project's data helper)
-    questions = None
-    if tokenizer is not None:
-        questions = load_questions(args.data, args.questions)
-        encoded = [encode(tokenizer, questions[i:i + args.batch_size], device)
-                   for i in range(0, len(questions), args.batch_size)]
-    else:
+
+def prompt_batches(args, tokenizer, device):
+    """The questions (None without a tokenizer) and the batches of (prompt ids, attention mask) to answer:
+    the arithmetic questions in the chat template, or one batch of random prompt tokens."""
+    if tokenizer is None:
         generator = torch.Generator().manual_seed(0)
         prompt = torch.randint(0, 126000, (args.batch_size, args.prompt_length), generator=generator).to(device)
-        encoded = [(prompt, None)]
+        return None, [(prompt, None)]
+    questions = load_questions(args.data, args.questions)
+    return questions, [encode(tokenizer, questions[i:i + args.batch_size], device)
+                       for i in range(0, len(questions), args.batch_size)]
 
+
+def chosen_modes(parser, args):
+    """The option table and the names of the modes to run, the reference first (the others are measured
+    against it)."""
     table = modes(args.threshold, args.factor)
     chosen = args.modes or list(table)
     unknown = [m for m in chosen if m not in table]
     if unknown:
         parser.error(f"unknown modes {unknown}; choose from {list(table)}")
-    if "reference" not in chosen:
-        chosen = ["reference"] + chosen
+    return table, chosen if "reference" in chosen else ["reference"] + chosen
+
+
+def measure(model, encoded, gen_length, args, mode, options, ids, reference, questions, tokenizer):
+    """One mode at one gen_length: its result row (reference: the reference mode's row and answers, None when
+    this is the reference) and its answers."""
+    from data.build_data import parse_final_answer  # the project's data helper
+    outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, args.block_length, options, ids)
+    rows = sum(o.shape[0] for o in outputs)
+    result = dict(gen_length=gen_length, mode=mode, options=options, rows=rows, seconds=seconds,
+                  cpu_seconds=cpu_seconds, forward_calls=calls, forwards_per_token=calls / (len(outputs) * gen_length),
+                  tokens_per_s=rows * gen_length / seconds, peak_bytes=peak, accuracy=None, correct=None)
+    all_out = torch.cat(outputs)
+    base, reference_out = reference or (result, all_out)
+    result["speedup"] = result["tokens_per_s"] / base["tokens_per_s"]
+    result["cpu_speedup"] = base["cpu_seconds"] / result["cpu_seconds"]
+    result["identical"] = float((all_out == reference_out).all(dim=1).float().mean())
+    if questions is not None:
+        texts = tokenizer.batch_decode([answer_tokens(row, ids) for row in all_out], skip_special_tokens=True)
+        correct = sum(parse_final_answer(t) == q["answer"] for t, q in zip(texts, questions))
+        result.update(correct=correct, accuracy=correct / rows, sample=texts[0])
+    return result, all_out
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from tqdm.auto import tqdm
+
+    model, tokenizer, ids, lengths, title, tag = load_subject(args)
+    device = model.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
+    questions, encoded = prompt_batches(args, tokenizer, device)
+    table, chosen = chosen_modes(parser, args)
 
     longest = max(p.shape[1] for p, _ in encoded) + max(lengths)
     if longest > model.config.max_sequence_length:
@@ -321,26 +356,13 @@ def main(argv=None):
     results = []
     progress = tqdm(total=len(lengths) * len(chosen), desc="modes")
     for gen_length in lengths:
-        reference = base = None
+        reference = None  # the reference mode's result and answers, once measured
         for mode in chosen:
             progress.set_postfix(gen_length=gen_length, mode=mode)
-            outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, args.block_length,
-                                                                  table[mode], ids)
-            rows = sum(o.shape[0] for o in outputs)
-            result = dict(gen_length=gen_length, mode=mode, options=table[mode], rows=rows, seconds=seconds,
-                          cpu_seconds=cpu_seconds, forward_calls=calls,
-                          forwards_per_token=calls / (len(outputs) * gen_length),
-                          tokens_per_s=rows * gen_length / seconds, peak_bytes=peak, accuracy=None, correct=None)
-            all_out = torch.cat(outputs)
+            result, answers = measure(model, encoded, gen_length, args, mode, table[mode], ids,
+                                      None if mode == "reference" else reference, questions, tokenizer)
             if mode == "reference":
-                reference, base = all_out, result
-            result["speedup"] = result["tokens_per_s"] / base["tokens_per_s"]
-            result["cpu_speedup"] = base["cpu_seconds"] / result["cpu_seconds"]
-            result["identical"] = float((all_out == reference).all(dim=1).float().mean())
-            if questions is not None:
-                texts = tokenizer.batch_decode([answer_tokens(row, ids) for row in all_out], skip_special_tokens=True)
-                correct = sum(parse_final_answer(t) == q["answer"] for t, q in zip(texts, questions))
-                result.update(correct=correct, accuracy=correct / rows, sample=texts[0])
+                reference = result, answers
             results.append(result)
             save()
             progress.update()

@@ -1,7 +1,7 @@
 """The prompt-side rules every script shares, one definition each (beside the loader, modeling_llada.py):
 
 - `special_ids`: the mask, EOS, EoT and pad token ids of a model and its tokenizer;
-- `encode_chat`: a conversation (or one user message) rendered by the chat template, as token ids;
+- `chat_text` / `encode_chat`: a conversation (or one user message) rendered by the chat template, as text / ids;
 - `left_pad`: a batch of prompts left-padded into one tensor, with its attention mask;
 - `cut_answer`: an answer's tokens up to its first EOS / EoT;
 - `plan_generation`: the canvas (length, steps, block) of a request allowed at most max_gen_toks tokens;
@@ -58,14 +58,19 @@ def special_ids(model, tokenizer, mask_id=None, pad_id=None):
     return SpecialIds(int(mask_id), eos_id, eot_id, int(pad_id))
 
 
-def encode_chat(tokenizer, conversation, add_generation_prompt=True, add_special_tokens=False):
-    """Token ids of a conversation (a list of {role, content} messages, or one user message as a string)
-    rendered by the tokenizer's chat template, by default with the assistant header appended (what the model
-    answers). add_special_tokens=True tokenizes with the tokenizer's default call, as the original release's
-    eval_reverse and OpenCompass wrapper do (LLaDA's tokenizers add nothing; the template writes the BOS)."""
+def chat_text(tokenizer, conversation, add_generation_prompt=True):
+    """A conversation (a list of {role, content} messages, or one user message as a string) rendered by the
+    tokenizer's chat template, by default with the assistant header appended (what the model answers)."""
     if isinstance(conversation, str):
         conversation = [{"role": "user", "content": conversation}]
-    text = tokenizer.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt, tokenize=False)
+    return tokenizer.apply_chat_template(conversation, add_generation_prompt=add_generation_prompt, tokenize=False)
+
+
+def encode_chat(tokenizer, conversation, add_generation_prompt=True, add_special_tokens=False):
+    """Token ids of chat_text(tokenizer, conversation, add_generation_prompt). add_special_tokens=True tokenizes
+    with the tokenizer's default call, as the original release's eval_reverse and OpenCompass wrapper do (LLaDA's
+    tokenizers add nothing; the template writes the BOS)."""
+    text = chat_text(tokenizer, conversation, add_generation_prompt)
     return tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
 
 

@@ -54,9 +54,8 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from data.build_data import backward_question, forward_question  # noqa: E402
 from generate import check_length, finite_float, generate  # noqa: E402
-from prompting import encode_chat, left_pad, special_ids  # noqa: E402
+from prompting import backward_question, encode_chat, forward_question, left_pad, special_ids  # noqa: E402
 
 DEFAULT_DATA = os.path.join(ROOT, "data", "sonnet_couplets.json")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

@@ -6,17 +6,19 @@
 - `cut_answer`: an answer's tokens up to its first EOS / EoT;
 - `plan_generation`: the canvas (length, steps, block) of a request allowed at most max_gen_toks tokens;
 - `Conversation`, `render_canvas`, `model_max_length`: the multi-turn chat state and the partly denoised answer
-  shown by chat.py and app.py.
+  shown by chat.py and app.py;
+- the formats the evaluations read at run time: `parse_final_answer` (the arithmetic answer's value, for the
+  lm-eval tasks and the OpenCompass evaluator) and `forward_question` / `backward_question` (the English couplet
+  questions of eval_reverse.py, also what data/build_data.py trains on).
 
-Imports only torch and modeling_llada's user-text check, so the harness wrappers (lm-eval, OpenCompass) can
-import it from the repository root like generate.py.
+Imports only torch (and modeling_llada's user-text check when a Conversation takes a message), so the harness
+wrappers (lm-eval, OpenCompass) and the data builder can import it from the repository root like generate.py.
 """
 
-from typing import NamedTuple
+import re
+from typing import NamedTuple, Optional
 
 import torch
-
-from modeling_llada import check_user_text
 
 EOT_TOKEN = "<|eot_id|>"
 MASK_GLYPH = "░"
@@ -150,6 +152,7 @@ class Conversation:
     def add_user(self, text):
         """Append a user turn and the assistant's generation prompt. Returns the prompt ids. ValueError (and
         nothing appended) when the text holds a control token of the chat format."""
+        from modeling_llada import check_user_text  # here, so the data builder can import the formats below
         check_user_text(self.tokenizer, text)
         self.messages.append({"role": "user", "content": text})
         self._extend(add_generation_prompt=True)
@@ -229,3 +232,29 @@ def render_canvas(tokenizer, answer_ids, mask_id, stop_ids, mask_glyph=MASK_GLYP
     if run:
         pieces.append(tokenizer.decode(run, skip_special_tokens=True))
     return "".join(pieces)
+
+
+# ---- the formats the evaluations read at run time (data/build_data.py builds the data with them) ------------
+_INT_RE = re.compile(r"-?\d+")
+
+
+def parse_final_answer(text: str) -> Optional[int]:
+    """The last integer after the last '=' in ``text`` (None if there is none)."""
+    if text is None:
+        return None
+    idx = text.rfind("=")
+    tail = text[idx + 1:] if idx >= 0 else text
+    nums = _INT_RE.findall(tail)
+    if not nums:
+        return None
+    return int(nums[-1])
+
+
+def forward_question(line: str) -> str:
+    """The English couplet question for the line after ``line``."""
+    return f'What is the next line after: "{line}"?'
+
+
+def backward_question(line: str) -> str:
+    """The English couplet question for the line before ``line``."""
+    return f'What is the line before: "{line}"?'

@@ -280,7 +280,7 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
 
-    from data.build_data import parse_final_answer  # noqa: E402  (the project's data helper)
+    from prompting import parse_final_answer  # noqa: E402  (the project's answer format)
     questions = None
     if tokenizer is not None:
         questions = load_questions(args.data, args.questions)

@@ -267,10 +267,10 @@ class LLaDABaseModel(LLaDAModel):
 
 @ICL_EVALUATORS.register_module()
 class ArithEvaluator(BaseEvaluator):
-    """Exact match of the final integer (data/build_data.parse_final_answer) with the reference answer."""
+    """Exact match of the final integer (prompting.parse_final_answer) with the reference answer."""
 
     def score(self, predictions, references):
-        from data.build_data import parse_final_answer
+        from prompting import parse_final_answer
         if len(predictions) != len(references):
             return {"error": "predictions and references differ in length"}
         details, correct = [], 0

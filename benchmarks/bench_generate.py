@@ -105,12 +105,10 @@ def load_questions(path, count):
     return rows[:count] if count else rows
 
 
-def encode(tokenizer, questions, device):
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": q["question"]}], add_generation_prompt=True,
-                                           tokenize=False) for q in questions]
-    tokenizer.padding_side = "left"
-    batch = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
-    return batch["input_ids"].to(device), batch["attention_mask"].to(device)
+def encode(model, tokenizer, questions):
+    from prompting import encode_chat, left_pad, special_ids
+    return left_pad([encode_chat(tokenizer, q["question"]) for q in questions], special_ids(model, tokenizer).pad,
+                    device=model.device)
 
 
 def random_tiny(tokenizer_path, device):
@@ -273,8 +271,9 @@ def main(argv=None):
             path = args.model or DEFAULT_MODEL
             model, tokenizer = load_model_and_tokenizer(path, device=args.device, dtype=args.dtype)
             title, tag = os.path.basename(os.path.normpath(path)), args.tag or os.path.basename(os.path.normpath(path))
-        ids = dict(mask=model.config.mask_token_id, eos=tokenizer.eos_token_id,
-                   eot=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+        from prompting import special_ids
+        special = special_ids(model, tokenizer)
+        ids = dict(mask=special.mask, eos=special.eos, eot=special.eot)
         lengths = args.gen_lengths or [64, 256, 512]
     device = model.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
@@ -284,7 +283,7 @@ def main(argv=None):
     questions = None
     if tokenizer is not None:
         questions = load_questions(args.data, args.questions)
-        encoded = [encode(tokenizer, questions[i:i + args.batch_size], device)
+        encoded = [encode(model, tokenizer, questions[i:i + args.batch_size])
                    for i in range(0, len(questions), args.batch_size)]
     else:
         generator = torch.Generator().manual_seed(0)

@@ -74,7 +74,7 @@ if ROOT not in sys.path:
 from eval_speed import SpeedRecord, table  # noqa: E402
 from generate import check_sampling_options, generate, model_logits, parse_fast_options  # noqa: E402
 from get_log_likelihood import forward_process  # noqa: E402
-from prompting import cut_answer, left_pad, plan_generation, special_ids  # noqa: E402
+from prompting import cut_answer, left_pad, model_max_length, plan_generation, special_ids  # noqa: E402
 
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
@@ -184,7 +184,7 @@ class LLaDAEvalHarness(LM):
         ids = special_ids(self.model, self.tokenizer, mask_id=mask_id)
         self.mask_id, self.eos_id, self.eot_id, self.pad_id = ids
         self.bos_id = self.tokenizer.bos_token_id
-        model_max = getattr(self.model.config, "max_sequence_length", None)
+        model_max = model_max_length(self.model)
         self.max_length = min(int(max_length), model_max) if model_max else int(max_length)
 
     # ----------------------------------------------------------------------------------------------------

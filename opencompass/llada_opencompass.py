@@ -61,7 +61,7 @@ from opencompass.utils import get_data_path  # noqa: E402
 
 from eval_speed import SpeedRecord  # noqa: E402
 from generate import check_sampling_options, generate, parse_fast_options  # noqa: E402
-from prompting import chat_text, left_pad, special_ids  # noqa: E402
+from prompting import chat_text, left_pad, model_max_length, special_ids  # noqa: E402
 
 BUNDLED_MODEL = os.path.join(REPO_ROOT, "models", "llada-tiny-instruct")
 _ROLES = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
@@ -128,8 +128,7 @@ class LLaDAModel(BaseModel):
         self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype, adapter=peft_path,
                                                               quantization=quantization, device_map=device_map,
                                                               max_memory=max_memory, offload_folder=offload_folder)
-        config = self.model.config
-        model_max = getattr(config, "max_sequence_length", None)
+        model_max = model_max_length(self.model)
         self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)
         self.gen_steps, self.gen_length, self.gen_blocksize = int(gen_steps), int(gen_length), int(gen_blocksize)
         self.batch_size = max(1, int(batch_size_))

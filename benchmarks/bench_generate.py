@@ -169,8 +169,8 @@ def run_mode(model, batches, gen_length, block_length, options, ids):
 def answer_tokens(row, ids):
     """The answer proper: the tokens before the first EoT or EOS (what follows is padding, or junk that a model
     writes past its training length)."""
-    ends = ((row == ids["eos"]) | (row == ids["eot"])).nonzero()
-    return row[:int(ends[0])] if len(ends) else row
+    from prompting import cut_answer
+    return cut_answer(row.tolist(), {ids["eos"], ids["eot"]})
 
 
 def fmt_bytes(n):
@@ -228,7 +228,7 @@ def plot(results, title, path):
     fig.savefig(path, dpi=120)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help=f"checkpoint directory (default: {DEFAULT_MODEL})")
     parser.add_argument("--random-tiny", action="store_true", help="random weights in the bundled model's shape")
@@ -253,9 +253,11 @@ def main(argv=None):
     parser.add_argument("--tag", default=None, help="file name stem of the results (default from the model)")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/bench_generate.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    torch.set_num_threads(args.threads)
-    from tqdm.auto import tqdm
+    return parser, args
 
+
+def load(args):
+    """(model, tokenizer or None, special ids, gen lengths, title, tag) of the model the flags name."""
     if args.random_8b:
         device = args.device or "cuda"
         model, tokenizer = random_8b(device, shrink=args.shrink_8b)
@@ -275,11 +277,12 @@ def main(argv=None):
         special = special_ids(model, tokenizer)
         ids = dict(mask=special.mask, eos=special.eos, eot=special.eot)
         lengths = args.gen_lengths or [64, 256, 512]
-    device = model.device
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
-    title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
+    return model, tokenizer, ids, lengths, title, tag
 
-    from prompting import parse_final_answer  # noqa: E402  (the project's answer format)
+
+def prompts(args, model, tokenizer):
+    """(questions or None, batches of (prompt, attention mask)): the arithmetic questions, or random prompts for
+    a model without a tokenizer."""
     questions = None
     if tokenizer is not None:
         questions = load_questions(args.data, args.questions)
@@ -287,9 +290,42 @@ def main(argv=None):
                    for i in range(0, len(questions), args.batch_size)]
     else:
         generator = torch.Generator().manual_seed(0)
-        prompt = torch.randint(0, 126000, (args.batch_size, args.prompt_length), generator=generator).to(device)
+        prompt = torch.randint(0, 126000, (args.batch_size, args.prompt_length), generator=generator).to(model.device)
         encoded = [(prompt, None)]
+    return questions, encoded
 
+
+def measure(model, tokenizer, ids, encoded, questions, gen_length, block_length, options, reference):
+    """One mode at one length: its speed, and its accuracy against the questions (reference: the reference mode's
+    (outputs, result), None when this is it). Returns (all outputs, result)."""
+    from prompting import parse_final_answer
+    outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, block_length, options, ids)
+    rows = sum(o.shape[0] for o in outputs)
+    result = dict(gen_length=gen_length, options=options, rows=rows, seconds=seconds,
+                  cpu_seconds=cpu_seconds, forward_calls=calls, forwards_per_token=calls / (len(outputs) * gen_length),
+                  tokens_per_s=rows * gen_length / seconds, peak_bytes=peak, accuracy=None, correct=None)
+    all_out = torch.cat(outputs)
+    reference_out, base = reference or (all_out, result)
+    result["speedup"] = result["tokens_per_s"] / base["tokens_per_s"]
+    result["cpu_speedup"] = base["cpu_seconds"] / result["cpu_seconds"]
+    result["identical"] = float((all_out == reference_out).all(dim=1).float().mean())
+    if questions is not None:
+        texts = tokenizer.batch_decode([answer_tokens(row, ids) for row in all_out], skip_special_tokens=True)
+        correct = sum(parse_final_answer(t) == q["answer"] for t, q in zip(texts, questions))
+        result.update(correct=correct, accuracy=correct / rows, sample=texts[0])
+    return all_out, result
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from tqdm.auto import tqdm
+
+    model, tokenizer, ids, lengths, title, tag = load(args)
+    device = model.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
+    questions, encoded = prompts(args, model, tokenizer)
     table = modes(args.threshold, args.factor)
     chosen = args.modes or list(table)
     unknown = [m for m in chosen if m not in table]
@@ -320,26 +356,14 @@ def main(argv=None):
     results = []
     progress = tqdm(total=len(lengths) * len(chosen), desc="modes")
     for gen_length in lengths:
-        reference = base = None
+        reference = None
         for mode in chosen:
             progress.set_postfix(gen_length=gen_length, mode=mode)
-            outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, args.block_length,
-                                                                  table[mode], ids)
-            rows = sum(o.shape[0] for o in outputs)
-            result = dict(gen_length=gen_length, mode=mode, options=table[mode], rows=rows, seconds=seconds,
-                          cpu_seconds=cpu_seconds, forward_calls=calls,
-                          forwards_per_token=calls / (len(outputs) * gen_length),
-                          tokens_per_s=rows * gen_length / seconds, peak_bytes=peak, accuracy=None, correct=None)
-            all_out = torch.cat(outputs)
+            all_out, result = measure(model, tokenizer, ids, encoded, questions, gen_length, args.block_length,
+                                      table[mode], reference)
+            result = dict(gen_length=gen_length, mode=mode, **{k: v for k, v in result.items() if k != "gen_length"})
             if mode == "reference":
-                reference, base = all_out, result
-            result["speedup"] = result["tokens_per_s"] / base["tokens_per_s"]
-            result["cpu_speedup"] = base["cpu_seconds"] / result["cpu_seconds"]
-            result["identical"] = float((all_out == reference).all(dim=1).float().mean())
-            if questions is not None:
-                texts = tokenizer.batch_decode([answer_tokens(row, ids) for row in all_out], skip_special_tokens=True)
-                correct = sum(parse_final_answer(t) == q["answer"] for t, q in zip(texts, questions))
-                result.update(correct=correct, accuracy=correct / rows, sample=texts[0])
+                reference = (all_out, result)
             results.append(result)
             save()
             progress.update()

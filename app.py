@@ -28,9 +28,9 @@ import time
 
 import torch
 
-from chat import Conversation, cut_answer, model_max_length, render_canvas, special_ids
 from generate import REMASKING, generate
 from modeling_llada import add_loading_args, check_user_text, loading_options
+from prompting import Conversation, cut_answer, model_max_length, render_canvas, special_ids
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -322,8 +322,8 @@ class Demo:
 
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
-        self.mask_id, self.eos_id, self.eot_id = special_ids(model, tokenizer)
-        self.stop_ids = {self.eos_id, self.eot_id}
+        ids = special_ids(model, tokenizer)
+        self.mask_id, self.eos_id, self.eot_id, self.stop_ids = ids.mask, ids.eos, ids.eot, ids.stops
         self.max_length = model_max_length(model)
         self.view = DenoisingView(tokenizer, self.mask_id, self.eos_id, self.eot_id)
 

@@ -73,6 +73,7 @@ if ROOT not in sys.path:
 from eval_speed import SpeedRecord, table  # noqa: E402
 from generate import check_sampling_options, generate, model_logits, parse_fast_options  # noqa: E402
 from get_log_likelihood import batched_log_likelihood  # noqa: E402
+from prompting import cut_answer, left_pad, model_max_length, plan_generation, special_ids  # noqa: E402
 
 from lm_eval.api.model import LM  # noqa: E402
 from lm_eval.api.registry import register_model  # noqa: E402
@@ -102,31 +103,6 @@ def bucket_length(length, multiple, cap=None):
     return padded
 
 
-def plan_generation(gen_length, steps, block_length, max_gen_toks=None, honor_max_gen_toks=True):
-    """Canvas length, steps and block length for a request allowed at most max_gen_toks new tokens.
-
-    With honor_max_gen_toks False (llada_dist's default, the reference's rule), or max_gen_toks None or >=
-    gen_length, the model's settings are used as they are. Otherwise the canvas shrinks to max_gen_toks
-    (rounded up to whole blocks for semi-autoregressive settings) and the steps shrink in proportion (at least
-    one per block, a multiple of the number of blocks); the answer is then cut to max_gen_toks tokens."""
-    if gen_length % block_length:
-        raise ValueError(f"gen_length={gen_length} must be a multiple of block_length={block_length}")
-    if not honor_max_gen_toks or max_gen_toks is None or max_gen_toks >= gen_length:
-        return gen_length, steps, block_length
-    if max_gen_toks <= 0:
-        raise ValueError(f"max_gen_toks must be positive (got {max_gen_toks})")
-    if block_length >= gen_length:  # pure diffusion: one block over the whole (shorter) answer
-        length = max_gen_toks
-        block = length
-    else:
-        block = block_length
-        length = -(-max_gen_toks // block) * block
-    num_blocks = length // block
-    new_steps = max(1, round(steps * length / gen_length))
-    new_steps = max(num_blocks, -(-new_steps // num_blocks) * num_blocks)
-    return length, new_steps, block
-
-
 @register_model("llada_dist")
 class LLaDAEvalHarness(LM):
     last = None  # the harness built last: main() reports its speed after the run
@@ -137,11 +113,28 @@ class LLaDAEvalHarness(LM):
                  honor_max_gen_toks=False, cut_at_eos=False, peft=None, max_batch_size=None, cache=None,
                  threshold=None, factor=None, early_exit=False, block_logits=None, quantization=None,
                  device_map=None, max_memory=None, offload_folder=None, **kwargs):
-        super().__init__()
+        super().__init__()  # its parts: _read_sampling_options, _setup_processes, _load
         if kwargs:
             logger.warning("llada_dist ignores unknown model_args: %s", sorted(kwargs))
-        from modeling_llada import load_model_and_tokenizer
+        self._read_sampling_options(batch_size, mc_num, forward_batch, is_check_greedy, cfg, steps, gen_length,
+                                    block_length, remasking, temperature, logits_eos_inf, confidence_eos_eot_inf,
+                                    dict(cache=cache, threshold=threshold, factor=factor, early_exit=early_exit,
+                                         block_logits=block_logits))
+        LLaDAEvalHarness.last = self
+        self.seed = int(seed)
+        self.pad_multiple = max(1, int(pad_to_multiple_of))
+        self.truncation = _as_bool(truncation)
+        self.honor_max_gen_toks = _as_bool(honor_max_gen_toks)
+        self.cut_at_eos = _as_bool(cut_at_eos)
+        device = self._setup_processes(device, device_map)
+        self._load(model_path, mask_id, max_length, dict(
+            device=device, dtype=dtype, adapter=peft, quantization=quantization, device_map=device_map,
+            max_memory=max_memory, offload_folder=offload_folder))
 
+    def _read_sampling_options(self, batch_size, mc_num, forward_batch, is_check_greedy, cfg, steps, gen_length,
+                               block_length, remasking, temperature, logits_eos_inf, confidence_eos_eot_inf, fast):
+        """The model_args of likelihood and sampling as numbers and booleans (lm-eval passes strings), every
+        sampling option checked now, not at the first generation request hours into a run."""
         self.batch_size = int(batch_size)
         self.mc_num = int(mc_num)
         if self.mc_num <= 0 or self.batch_size <= 0 or self.mc_num % self.batch_size:
@@ -149,26 +142,21 @@ class LLaDAEvalHarness(LM):
                              f"(each Monte Carlo round masks batch_size copies); e.g. mc_num=128,batch_size=32")
         self.forward_batch = max(int(forward_batch or self.batch_size), self.batch_size)
         self.is_check_greedy = _as_bool(is_check_greedy)
-        self.cfg = float(cfg)
+        self.cfg = float(cfg)  # the model_arg's name; generate()'s cfg_scale
         self.steps, self.gen_length, self.block_length = int(steps), int(gen_length), int(block_length)
         self.remasking = remasking
         self.temperature = float(temperature)
         self.logits_eos_inf = _as_bool(logits_eos_inf)
         self.confidence_eos_eot_inf = _as_bool(confidence_eos_eot_inf)
-        # every sampling option checked now, not at the first generation request hours into a run
-        self.fast = parse_fast_options(cache, threshold, factor, early_exit, block_logits)
+        self.fast = parse_fast_options(**fast)
         check_sampling_options(self.steps, self.gen_length, self.block_length, self.temperature, self.cfg,
                                self.remasking, self.fast["cache"], self.fast["threshold"], self.fast["factor"],
                                self.fast["early_exit"], self.logits_eos_inf)
         self.speed = SpeedRecord(dict(gen_length=self.gen_length, steps=self.steps, block_length=self.block_length,
                                       batch_size=self.batch_size, **self.fast))
-        LLaDAEvalHarness.last = self
-        self.seed = int(seed)
-        self.pad_multiple = max(1, int(pad_to_multiple_of))
-        self.truncation = _as_bool(truncation)
-        self.honor_max_gen_toks = _as_bool(honor_max_gen_toks)
-        self.cut_at_eos = _as_bool(cut_at_eos)
 
+    def _setup_processes(self, device, device_map):
+        """Rank and world size (accelerate launch starts one process per device); returns the device to load on."""
         if device is not None and str(device).startswith("cuda") and not torch.cuda.is_available():
             device = None  # the harness passes --device cuda by default; take the first available instead
         self.accelerator = None
@@ -186,20 +174,17 @@ class LLaDAEvalHarness(LM):
             device = str(self.accelerator.device)
         else:
             self._rank, self._world_size = 0, 1
-        self.model, self.tokenizer = load_model_and_tokenizer(
-            model_path, device=device, dtype=dtype, adapter=peft, quantization=quantization, device_map=device_map,
-            max_memory=max_memory, offload_folder=offload_folder)
-        config = self.model.config
-        self.mask_id = int(mask_id) if mask_id is not None else int(config.mask_token_id)
-        self.eos_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else config.eos_token_id
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
-        eot = self.tokenizer.convert_tokens_to_ids("<|eot_id|>")
-        self.eot_id = eot if isinstance(eot, int) and eot != self.tokenizer.unk_token_id else self.eos_id
+        return device
+
+    def _load(self, model_path, mask_id, max_length, options):
+        """The model and tokenizer (options: load_model_and_tokenizer's), their special ids and the context."""
+        from modeling_llada import load_model_and_tokenizer
+        self.model, self.tokenizer = load_model_and_tokenizer(model_path, **options)
+        ids = special_ids(self.model, self.tokenizer, mask_id=mask_id)
+        self.mask_id, self.eos_id, self.eot_id, self.pad_id = ids
         self.bos_id = self.tokenizer.bos_token_id
-        model_max = getattr(config, "max_sequence_length", None)
+        model_max = model_max_length(self.model)
         self.max_length = min(int(max_length), model_max) if model_max else int(max_length)
-        if self.pad_id == self.mask_id:
-            raise ValueError("the tokenizer pads with the mask token; give it another pad token (EOS)")
 
     # ----------------------------------------------------------------------------------------------------
     # plumbing the harness needs
@@ -456,12 +441,7 @@ class LLaDAEvalHarness(LM):
             length, steps, block, temperature = setting
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start:start + self.batch_size]
-                prompt = torch.full((len(chunk), padded), self.pad_id, dtype=torch.long)
-                attention = torch.zeros_like(prompt)
-                for row, i in enumerate(chunk):
-                    ids = prepared[i][1]
-                    prompt[row, padded - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                    attention[row, padded - len(ids):] = 1
+                prompt, attention = left_pad([prepared[i][1] for i in chunk], self.pad_id, padded)
                 if single >= 0:  # alone: unpadded, no attention mask, its own seed
                     torch.manual_seed(request_seed(self.seed, "gen", prepared[single][0]))
                     attention = None
@@ -498,9 +478,7 @@ class LLaDAEvalHarness(LM):
         if self.honor_max_gen_toks and max_gen_toks is not None:
             tokens = tokens[:max_gen_toks]
         if self.cut_at_eos:
-            for stop_id in (self.eos_id, self.eot_id):
-                if stop_id in tokens:
-                    tokens = tokens[:tokens.index(stop_id)]
+            tokens = cut_answer(tokens, {self.eos_id, self.eot_id})
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         else:
             text = self.tokenizer.decode(tokens, skip_special_tokens=False)

@@ -54,8 +54,8 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from data.build_data import backward_question, forward_question  # noqa: E402
 from generate import check_length, finite_float, generate  # noqa: E402
+from prompting import backward_question, encode_chat, forward_question, left_pad, special_ids  # noqa: E402
 
 DEFAULT_DATA = os.path.join(ROOT, "data", "sonnet_couplets.json")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -166,50 +166,40 @@ def autoregressive_generate(model, prompt, attention_mask, gen_length, stop_ids,
 
 
 @torch.no_grad()
-def answer_questions(model, tokenizer, questions, gen_length, steps, block_length, cfg=0., eos_inf=False,
-                     batch_size=32, chat=True, remasking="low_confidence", temperature=0.):
+def answer_questions(model, tokenizer, questions, gen_length, steps, block_length, cfg_scale=0., logits_eos_inf=False,
+                     batch_size=32, chat=True):
     """The decoded answers to `questions`, as the original scores them: each question is one user turn of the
     chat template (unless chat=False), and the whole answer region of gen_length tokens is decoded with
-    skip_special_tokens=True (text after an end-of-text token included; nothing stripped).
+    skip_special_tokens=True (text after an end-of-text token included; nothing stripped). Greedy (temperature 0)
+    with low-confidence remasking, as the original.
 
     Questions go batch_size at a time, left-padded; a batch without padding (batch_size=1 always) is sampled
     with no attention mask, exactly like the original's one-at-a-time call."""
-    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
-    stops = {tokenizer.eos_token_id, eot}
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    special = special_ids(model, tokenizer)
     answers = []
     for start in range(0, len(questions), batch_size):
         chunk = questions[start:start + batch_size]
-        if chat:
-            texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
-                                                   tokenize=False) for q in chunk]
-        else:
-            texts = list(chunk)
         # Chat prompts are tokenized as the original does (the tokenizer's default call; the template writes the
         # BOS and LLaDA's tokenizers add nothing of their own); plain prompts get no special tokens.
-        ids = [tokenizer(t)["input_ids"] if chat else tokenizer(t, add_special_tokens=False)["input_ids"]
-               for t in texts]
-        width = max(len(i) for i in ids)
-        prompt = torch.full((len(ids), width), pad_id, dtype=torch.long)
-        attention = torch.zeros_like(prompt)
-        for row, i in enumerate(ids):
-            prompt[row, width - len(i):] = torch.tensor(i)
-            attention[row, width - len(i):] = 1
-        prompt, attention = prompt.to(model.device), attention.to(model.device)
+        ids = [encode_chat(tokenizer, q, add_special_tokens=True) if chat
+               else tokenizer(q, add_special_tokens=False)["input_ids"] for q in chunk]
+        prompt, attention = left_pad(ids, special.pad, device=model.device)
+        width = prompt.shape[1]
         if getattr(model.config, "causal", False):  # the autoregressive twin: greedy next-token decoding
             check_length(model, width, gen_length)
-            out = autoregressive_generate(model, prompt, attention, gen_length, stops,
-                                          eos_id=tokenizer.eos_token_id if eos_inf else None)
+            out = autoregressive_generate(model, prompt, attention, gen_length, special.stops,
+                                          eos_id=special.eos if logits_eos_inf else None)
         else:
             out = generate(model, prompt, attention_mask=None if bool(attention.all()) else attention, steps=steps,
-                           gen_length=gen_length, block_length=block_length, temperature=temperature, cfg_scale=cfg,
-                           remasking=remasking, mask_id=model.config.mask_token_id, logits_eos_inf=eos_inf,
-                           eos_id=tokenizer.eos_token_id, eot_id=eot)
+                           gen_length=gen_length, block_length=block_length, cfg_scale=cfg_scale,
+                           mask_id=special.mask, logits_eos_inf=logits_eos_inf, eos_id=special.eos,
+                           eot_id=special.eot)
         answers.extend(tokenizer.batch_decode(out[:, width:], skip_special_tokens=True))
     return answers
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """(parser, args) of the command line; the original's flag names (--cfg, --eos_inf, ...) are kept."""
     parser = argparse.ArgumentParser(description="Reversal curse: complete couplets forwards (ftb) or backwards (btf).")
     parser.add_argument("--model", default=None, help="HF id or local path (default: the bundled tiny model)")
     parser.add_argument("--adapter", default=None,
@@ -225,7 +215,7 @@ def main(argv=None):
                         help="answer length (default: 28 as in the paper for Chinese, 48 for English)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: gen_length)")
     parser.add_argument("--block_length", type=int, default=None, help="block length (default: gen_length)")
-    parser.add_argument("--cfg", type=finite_float, default=0., help="classifier-free guidance scale")
+    parser.add_argument("--cfg", type=finite_float, default=0., help="classifier-free guidance scale (cfg_scale)")
     parser.add_argument("--eos_inf", action="store_true", help="forbid EOS while sampling (logits_eos_inf)")
     parser.add_argument("--no_chat", action="store_true", help="do not apply the chat template (Base models)")
     parser.add_argument("--batch_size", type=int, default=32,
@@ -235,13 +225,17 @@ def main(argv=None):
     parser.add_argument("--output", default=None,
                         help="per-item results, JSON lines (default: runs/reverse_<type>.jsonl)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    from modeling_llada import add_loading_args, load_for_script, loading_options
+    from modeling_llada import add_loading_args
     args = add_loading_args(parser).parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1 (got {args.batch_size})")
     if args.limit is not None and args.limit < 0:
         parser.error(f"--limit must be >= 0 (got {args.limit})")
+    return parser, args
 
+
+def read_items(parser, args):
+    """The questions of --data (a usage error when it cannot be read or holds none)."""
     try:
         couplets = load_couplets(args.data, args.split)[:args.limit]
     except OSError as error:
@@ -250,12 +244,31 @@ def main(argv=None):
         parser.error(str(error))
     if not couplets:
         parser.error(f"no couplets in {args.data} (split={args.split})")
-    items = build_items(couplets, args.type, args.template)
+    return build_items(couplets, args.type, args.template)
+
+
+def write_results(output, direction, items, answers):
+    """One JSON line per item (question, target, answer, hit) to output; returns the number of hits."""
+    hits = 0
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w", encoding="utf-8") as f:
+        for index, (item, answer) in enumerate(zip(items, answers)):
+            hit = is_hit(item["target"], answer)
+            hits += hit
+            f.write(json.dumps({"index": index, "type": direction, **item, "answer": answer, "hit": hit},
+                               ensure_ascii=False) + "\n")
+    return hits
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    items = read_items(parser, args)
     chinese = any(_CJK.search(i["question"]) for i in items)
     gen_length = args.gen_length or (28 if chinese else 48)
     steps = args.steps or gen_length
     block_length = args.block_length or gen_length
 
+    from modeling_llada import load_for_script, loading_options
     model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter,
                                        **loading_options(args))
     output = args.output or os.path.join("runs", f"reverse_{args.type}.jsonl")
@@ -263,18 +276,11 @@ def main(argv=None):
         parser.error(f"{output} already exists; pass --overwrite to replace it, or another --output")
     try:
         answers = answer_questions(model, tokenizer, [i["question"] for i in items], gen_length, steps,
-                                   block_length, cfg=args.cfg, eos_inf=args.eos_inf, batch_size=args.batch_size,
-                                   chat=not args.no_chat)
+                                   block_length, cfg_scale=args.cfg, logits_eos_inf=args.eos_inf,
+                                   batch_size=args.batch_size, chat=not args.no_chat)
     except ValueError as error:
         parser.error(str(error))
-    hits = 0
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "w", encoding="utf-8") as f:
-        for index, (item, answer) in enumerate(zip(items, answers)):
-            hit = is_hit(item["target"], answer)
-            hits += hit
-            f.write(json.dumps({"index": index, "type": args.type, **item, "answer": answer, "hit": hit},
-                               ensure_ascii=False) + "\n")
+    hits = write_results(output, args.type, items, answers)
     accuracy = 100.0 * hits / len(items)
     print(f"type={args.type} n={len(items)} gen_length={gen_length} steps={steps} block_length={block_length} "
           f"cfg={args.cfg} eos_inf={args.eos_inf} temperature=0 batch_size={args.batch_size}")

@@ -539,6 +539,7 @@ def main():
     parser.add_argument("--factor", type=finite_float, default=None, help="parallel decoding: Fast-dLLM's factor rule")
     parser.add_argument("--early_exit", action="store_true", help="stop once the rest of the answer is EOS")
     from modeling_llada import add_loading_args, check_user_text, load_for_script, loading_options  # the project's
+    from prompting import encode_chat, left_pad, special_ids
     args = add_loading_args(parser).parse_args()
 
     model, tokenizer = load_for_script(parser, args.model, device=args.device, adapter=args.adapter,
@@ -555,20 +556,18 @@ def main():
             check_user_text(tokenizer, question)
     except ValueError as error:
         parser.error(str(error))
-    prompts = questions if args.raw else [
-        tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
-        for q in questions]
-    tokenizer.padding_side = "left"
-    encoded = tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
+    ids = special_ids(model, tokenizer)
+    prompt, attention = left_pad([tokenizer(q, add_special_tokens=False)["input_ids"] if args.raw
+                                  else encode_chat(tokenizer, q) for q in questions], ids.pad)
     try:
-        out = generate(model, encoded["input_ids"], attention_mask=encoded["attention_mask"], steps=args.steps,
+        out = generate(model, prompt, attention_mask=attention, steps=args.steps,
                        gen_length=args.gen_length, block_length=args.block_length, temperature=args.temperature,
-                       cfg_scale=args.cfg_scale, remasking=args.remasking, mask_id=model.config.mask_token_id,
-                       eos_id=tokenizer.eos_token_id, eot_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"),
-                       cache=args.cache, threshold=args.threshold, factor=args.factor, early_exit=args.early_exit)
+                       cfg_scale=args.cfg_scale, remasking=args.remasking, mask_id=ids.mask, eos_id=ids.eos,
+                       eot_id=ids.eot, cache=args.cache, threshold=args.threshold, factor=args.factor,
+                       early_exit=args.early_exit)
     except ValueError as error:
         parser.error(str(error))
-    answers = tokenizer.batch_decode(out[:, encoded["input_ids"].shape[1]:], skip_special_tokens=True)
+    answers = tokenizer.batch_decode(out[:, prompt.shape[1]:], skip_special_tokens=True)
     for question, answer in zip(questions, answers):
         print(f"Q: {question}\nA: {answer.strip()}\n" + "-" * 60)
 

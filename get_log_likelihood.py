@@ -130,18 +130,18 @@ def main():
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--cfg_scale", type=finite_float, default=0.)
     from modeling_llada import add_loading_args, load_for_script, loading_options
+    from prompting import encode_chat, special_ids
     args = add_loading_args(parser).parse_args()
 
     model, tokenizer = load_for_script(parser, args.model, device=args.device, **loading_options(args))
-    prompt_text = tokenizer.apply_chat_template([{"role": "user", "content": args.question}],
-                                                add_generation_prompt=True, tokenize=False)
-    prompt = torch.tensor(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
+    prompt = torch.tensor(encode_chat(tokenizer, args.question))
+    mask_id = special_ids(model, tokenizer).mask
     print(f"Q: {args.question}")
     for answer_text in args.answers:
         answer = torch.tensor(tokenizer(answer_text, add_special_tokens=False)["input_ids"])
         try:
             score = get_log_likelihood(model, prompt, answer, mc_num=args.mc_num, batch_size=args.batch_size,
-                                       cfg_scale=args.cfg_scale, mask_id=model.config.mask_token_id)
+                                       cfg_scale=args.cfg_scale, mask_id=mask_id)
         except ValueError as error:
             parser.error(str(error))
         print(f"{score:10.2f}  {answer_text}")

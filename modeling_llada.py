@@ -386,6 +386,29 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     model.device, the embedding's device, and the logits come back there. Not with device or adapter.
     Returns (model in eval mode, tokenizer).
     """
+    quantization, max_memory = _check_placement(quantization, device, device_map, max_memory, offload_folder,
+                                                adapter)
+    path = _model_path(model_name_or_path, adapter)
+    device, dtype = _device_and_dtype(device, dtype, quantization, device_map)
+    options = _placement_options(quantization, device, dtype, device_map, max_memory, offload_folder)
+    model = _from_pretrained(path, dtype, options, quantization, device_map, max_memory)
+    if adapter is not None:
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    if device_map is not None and model.device.type == "meta":
+        raise ValueError(f"the device_map offloads the embedding ({model.hf_device_map}); give the first device "
+                         f"more max_memory")
+    if not options:  # a device_map (or bitsandbytes) already placed the weights
+        model = model.to(device)
+    model = model.eval()
+    saved_with_adapter = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
+    tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(adapter if saved_with_adapter else path), model.config)
+    return model, tokenizer
+
+
+def _check_placement(quantization, device, device_map, max_memory, offload_folder, adapter):
+    """load_model_and_tokenizer's quantization (None for 'none') and max_memory (parsed), after checking that the
+    placement options go together."""
     if quantization in (None, "none"):
         quantization = None
     elif quantization not in QUANTIZATIONS:
@@ -403,6 +426,11 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
                              "ADAPTER --out DIR) and load DIR with device_map")
     elif max_memory is not None or offload_folder is not None:
         raise ValueError("max_memory and offload_folder only apply with a device_map (e.g. device_map='auto')")
+    return quantization, max_memory
+
+
+def _model_path(model_name_or_path, adapter):
+    """The checkpoint to load: the one given, else an adapter's base, else the bundled model."""
     if adapter is not None and model_name_or_path is None:
         from peft import PeftConfig
         model_name_or_path = PeftConfig.from_pretrained(adapter).base_model_name_or_path
@@ -411,6 +439,12 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     path = model_name_or_path or DEFAULT_MODEL
     if path == DEFAULT_MODEL and not os.path.isdir(path):
         raise FileNotFoundError(f"the bundled model is missing at {path}; pass --model with a LLaDA checkpoint")
+    return path
+
+
+def _device_and_dtype(device, dtype, quantization, device_map):
+    """The device (default: the first available) and torch dtype (default: bfloat16 on a GPU, float32 on the
+    CPU), checked against this torch build and the quantization."""
     device = device or default_device()
     if isinstance(dtype, str) and dtype != "auto":
         if dtype not in ("float32", "bfloat16", "float16"):
@@ -422,7 +456,12 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     if quantization and device_map is None and str(device).split(":")[0] not in ("cuda", "cpu"):
         raise ValueError(f"quantization={quantization!r} runs on a CUDA GPU or the CPU (bitsandbytes), not on "
                          f"{device!r}")
-    dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
+    return device, dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
+
+
+def _placement_options(quantization, device, dtype, device_map, max_memory, offload_folder):
+    """from_pretrained's device_map / max_memory / offload_folder / quantization_config ({} for a plain load,
+    moved to the device afterwards)."""
     options = {}
     if device_map is not None:
         options = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
@@ -434,6 +473,12 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
         if quantization == "int8":  # bitsandbytes logs this at every call when the model is not in float16
             import logging
             logging.getLogger("bitsandbytes.autograd._functions").addFilter(_drop_int8_cast_notice)
+    return options
+
+
+def _from_pretrained(path, dtype, options, quantization, device_map, max_memory):
+    """AutoModel.from_pretrained with a clear error for a split bitsandbytes cannot run, and the config's special
+    token ids checked against the vocabulary."""
     try:
         model = AutoModel.from_pretrained(path, dtype=dtype, **options)
     except ValueError as error:
@@ -448,18 +493,7 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
         if token is not None and not 0 <= token < vocab:
             raise ValueError(f"{path}: config.json's {name} {token} lies outside the {vocab}-token vocabulary "
                              f"(a missing field takes LLaDA-8B's default); set it to the tokenizer's id")
-    if adapter is not None:
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    if device_map is not None and model.device.type == "meta":
-        raise ValueError(f"the device_map offloads the embedding ({model.hf_device_map}); give the first device "
-                         f"more max_memory")
-    if not options:  # a device_map (or bitsandbytes) already placed the weights
-        model = model.to(device)
-    model = model.eval()
-    saved_with_adapter = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
-    tokenizer = patch_tokenizer(AutoTokenizer.from_pretrained(adapter if saved_with_adapter else path), model.config)
-    return model, tokenizer
+    return model
 
 
 def add_loading_args(parser):

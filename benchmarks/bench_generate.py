@@ -2,7 +2,7 @@
 
 For each gen_length (default 64, 256, 512; block 32, steps = gen_length, i.e. the reference's one token per
 step), every mode answers the same held-out arithmetic questions (data/arith_test.jsonl, chat prompts through
-the tokenizer's chat template, final answer parsed by data.build_data.parse_final_answer from the text before the
+the tokenizer's chat template, final answer parsed by prompting.parse_final_answer from the text before the
 first EoT/EOS). Reported per mode:
 forward passes (model calls) per answer token, answer tokens per second of generate() wall time, speedup over
 the reference mode, peak memory, exact-match accuracy, and the share of rows token-identical to the reference.
@@ -105,12 +105,10 @@ def load_questions(path, count):
     return rows[:count] if count else rows
 
 
-def encode(tokenizer, questions, device):
-    texts = [tokenizer.apply_chat_template([{"role": "user", "content": q["question"]}], add_generation_prompt=True,
-                                           tokenize=False) for q in questions]
-    tokenizer.padding_side = "left"
-    batch = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
-    return batch["input_ids"].to(device), batch["attention_mask"].to(device)
+def encode(model, tokenizer, questions):
+    from prompting import encode_chat, left_pad, special_ids
+    return left_pad([encode_chat(tokenizer, q["question"]) for q in questions], special_ids(model, tokenizer).pad,
+                    device=model.device)
 
 
 def random_tiny(tokenizer_path, device):
@@ -171,8 +169,8 @@ def run_mode(model, batches, gen_length, block_length, options, ids):
 def answer_tokens(row, ids):
     """The answer proper: the tokens before the first EoT or EOS (what follows is padding, or junk that a model
     writes past its training length)."""
-    ends = ((row == ids["eos"]) | (row == ids["eot"])).nonzero()
-    return row[:int(ends[0])] if len(ends) else row
+    from prompting import cut_answer
+    return cut_answer(row.tolist(), {ids["eos"], ids["eot"]})
 
 
 def fmt_bytes(n):
@@ -273,20 +271,21 @@ def load_subject(args):
         path = args.model or DEFAULT_MODEL
         model, tokenizer = load_model_and_tokenizer(path, device=args.device, dtype=args.dtype)
         title, tag = os.path.basename(os.path.normpath(path)), args.tag or os.path.basename(os.path.normpath(path))
-    ids = dict(mask=model.config.mask_token_id, eos=tokenizer.eos_token_id,
-               eot=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
+    from prompting import special_ids
+    special = special_ids(model, tokenizer)
+    ids = dict(mask=special.mask, eos=special.eos, eot=special.eot)
     return model, tokenizer, ids, args.gen_lengths or [64, 256, 512], title, tag
 
 
-def prompt_batches(args, tokenizer, device):
+def prompt_batches(args, model, tokenizer):
     """The questions (None without a tokenizer) and the batches of (prompt ids, attention mask) to answer:
     the arithmetic questions in the chat template, or one batch of random prompt tokens."""
     if tokenizer is None:
         generator = torch.Generator().manual_seed(0)
-        prompt = torch.randint(0, 126000, (args.batch_size, args.prompt_length), generator=generator).to(device)
+        prompt = torch.randint(0, 126000, (args.batch_size, args.prompt_length), generator=generator).to(model.device)
         return None, [(prompt, None)]
     questions = load_questions(args.data, args.questions)
-    return questions, [encode(tokenizer, questions[i:i + args.batch_size], device)
+    return questions, [encode(model, tokenizer, questions[i:i + args.batch_size])
                        for i in range(0, len(questions), args.batch_size)]
 
 
@@ -304,7 +303,7 @@ def chosen_modes(parser, args):
 def measure(model, encoded, gen_length, args, mode, options, ids, reference, questions, tokenizer):
     """One mode at one gen_length: its result row (reference: the reference mode's row and answers, None when
     this is the reference) and its answers."""
-    from data.build_data import parse_final_answer  # the project's data helper
+    from prompting import parse_final_answer
     outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, args.block_length, options, ids)
     rows = sum(o.shape[0] for o in outputs)
     result = dict(gen_length=gen_length, mode=mode, options=options, rows=rows, seconds=seconds,
@@ -331,7 +330,7 @@ def main(argv=None):
     device = model.device
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     title = f"{title} on {name}, block {args.block_length}, steps = gen_length"
-    questions, encoded = prompt_batches(args, tokenizer, device)
+    questions, encoded = prompt_batches(args, model, tokenizer)
     table, chosen = chosen_modes(parser, args)
 
     longest = max(p.shape[1] for p, _ in encoded) + max(lengths)

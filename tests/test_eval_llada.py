@@ -15,7 +15,8 @@ pytest.importorskip("lm_eval")
 sys.path.insert(0, ROOT)
 
 import eval_llada  # noqa: E402
-from eval_llada import LLaDAEvalHarness, bucket_length, plan_generation, request_seed  # noqa: E402
+from eval_llada import LLaDAEvalHarness, bucket_length, request_seed  # noqa: E402
+from prompting import plan_generation  # noqa: E402
 from eval_speed import SpeedRecord  # noqa: E402
 from generate import generate  # noqa: E402
 from get_log_likelihood import get_log_likelihood  # noqa: E402

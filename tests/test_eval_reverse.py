@@ -47,7 +47,7 @@ def test_reverse_eval_runs(tmp_path_factory, tmp_path):
     assert [r["target"] for r in rows] == [i["target"] for i in items]
     model, tokenizer = load_model_and_tokenizer(model_path, device="cpu")
     questions = [i["question"] for i in items]
-    expected = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, cfg=0.5, eos_inf=True)
+    expected = eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8, cfg_scale=0.5, logits_eos_inf=True)
     assert [r["answer"] for r in rows] == expected
     assert expected != eval_reverse.answer_questions(model, tokenizer, questions, 16, 16, 8)  # the flags matter
     assert [r["hit"] for r in rows] == [eval_reverse.is_hit(r["target"], r["answer"]) for r in rows]
@@ -158,8 +158,7 @@ def test_accuracy_counts_substring_hits_with_the_original_defaults(tmp_path, mon
     assert [r["answer"] for r in rows] == answers and rows[1]["source"] == "李白•静夜思"
     # the original's settings for a Chinese file: 28 tokens, 28 steps, one block, no CFG, EOS allowed, greedy
     assert (seen["gen_length"], seen["steps"], seen["block_length"]) == (28, 28, 28)
-    assert seen["cfg"] == 0 and seen["eos_inf"] is False and seen["chat"] is True
-    assert seen.get("temperature", 0.) == 0. and seen.get("remasking", "low_confidence") == "low_confidence"
+    assert seen["cfg_scale"] == 0 and seen["logits_eos_inf"] is False and seen["chat"] is True
     assert seen["questions"][0] == "窈窕淑女的下一句是什么？ 直接输出句子即可。"
 
 
@@ -168,7 +167,7 @@ def test_the_original_flags_are_accepted(tmp_path, monkeypatch):
     eval_reverse.main(["--data", write_poems(tmp_path), "--gen_length", "32", "--block_length", "8", "--cfg", "0.5",
                        "--eos_inf", "--type", "btf", "--output", str(tmp_path / "btf.jsonl")])
     assert (seen["gen_length"], seen["steps"], seen["block_length"]) == (32, 32, 8)  # steps = gen_length
-    assert seen["cfg"] == 0.5 and seen["eos_inf"] is True
+    assert seen["cfg_scale"] == 0.5 and seen["logits_eos_inf"] is True
     assert seen["questions"][0] == "君子好逑的上一句是什么？ 直接输出句子即可。"
 
 

@@ -117,7 +117,7 @@ def test_lora_run_saves_adapter_and_tokenizer_that_every_loader_merges(lora_run,
     reloaded, _ = load_model_and_tokenizer(str(tmp_path / "merged"), device="cpu")
     with torch.no_grad():
         torch.testing.assert_close(reloaded(input_ids).logits, expected, rtol=1e-4, atol=1e-4)
-    chat = run_script("chat.py", "--model", tmp_path / "merged", "--no-stream", "--gen_length", "16", "--steps", "16",
+    chat = run_script("chat.py", "--model", tmp_path / "merged", "--no_stream", "--gen_length", "16", "--steps", "16",
                       "--block_length", "16", stdin="hi\n")
     assert chat.returncode == 0 and "LLaDA:" in chat.stdout, chat.stderr
 
@@ -142,7 +142,7 @@ def test_every_script_takes_adapter_and_reports_a_bad_one_in_one_line(lora_run, 
         raise EOFError  # Ctrl-D ends the chat
 
     monkeypatch.setattr("builtins.input", typed)
-    assert chat.main(["--adapter", str(lora_run / "final"), "--no-stream", "--gen_length", "16", "--steps", "16",
+    assert chat.main(["--adapter", str(lora_run / "final"), "--no_stream", "--gen_length", "16", "--steps", "16",
                       "--block_length", "16"]) == 0
     assert "adapter" in capsys.readouterr().out
 

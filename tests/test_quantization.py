@@ -201,7 +201,7 @@ def test_scripts_run_quantised_and_split(monkeypatch, capsys, varied_checkpoint,
     assert code in (0, None) and out.count("\n") == 4, err
     lines = iter(["What is 23 + 45?"])
     monkeypatch.setattr("builtins.input", lambda prompt="": _read(lines))
-    code, out, err = run_main(monkeypatch, capsys, chat, ["--quantization", "int4", "--no-stream"] + short)
+    code, out, err = run_main(monkeypatch, capsys, chat, ["--quantization", "int4", "--no_stream"] + short)
     assert code == 0 and "= 68" in out, err
     _, out, err = run_main(monkeypatch, capsys, eval_reverse, [
         "--quantization", "int8", "--limit", "2", "--gen_length", "16", "--output", str(tmp_path / "r.jsonl")])

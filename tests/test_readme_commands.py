@@ -11,7 +11,7 @@ import pytest
 from eval_helpers import BUNDLED, ROOT, lm_eval_results, run
 
 sys.path.insert(0, ROOT)
-from data.build_data import parse_final_answer  # noqa: E402
+from prompting import parse_final_answer  # noqa: E402
 
 bundled = pytest.mark.skipif(not os.path.isfile(os.path.join(BUNDLED, "config.json")),
                              reason="the bundled model is not in models/llada-tiny-instruct")

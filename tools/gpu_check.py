@@ -51,7 +51,7 @@ def main():
     args = start(__doc__)
 
     from app import Demo
-    from chat import Conversation
+    from prompting import Conversation
     from modeling_llada import load_model_and_tokenizer
     from tiny_models import tiny_checkpoint
 
@@ -93,7 +93,7 @@ def main():
               f"respond(): 32 streamed steps, then the answer {history[-1]['content'][:40]!r}")
 
     result = subprocess.run([sys.executable, os.path.join(ROOT, "chat.py"), "--model", path, "--device", args.device,
-                             "--gen_length", "32", "--steps", "16", "--block_length", "16", "--no-stream"],
+                             "--gen_length", "32", "--steps", "16", "--block_length", "16", "--no_stream"],
                             input="hi\nmore\n", text=True, capture_output=True, timeout=300, cwd=ROOT)
     check(result.returncode == 0 and result.stdout.count("LLaDA: ") == 2 and "Traceback" not in result.stderr,
           f"chat.py on {args.device}: two answers, exit 0\n{result.stderr[-800:] if result.returncode else ''}")

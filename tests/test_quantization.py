@@ -226,40 +226,25 @@ def _read(lines):
 
 
 def test_lm_eval_model_args_reach_the_loader(monkeypatch, varied_checkpoint, tmp_path):
+    """model_args strings as lm-eval parses them (create_from_arg_string): a split harness answers as the whole
+    model does, a quantised one holds bitsandbytes layers, and device_map refuses several processes."""
     pytest.importorskip("lm_eval")
-    import eval_llada
     from eval_helpers import Request
     from eval_llada import LLaDAEvalHarness
-    seen = []
-
-    class Built(Exception):
-        pass
-
-    def capture(self, **kwargs):
-        seen.append(kwargs)
-        raise Built
-
-    with monkeypatch.context() as patch:
-        patch.setattr(LLaDAEvalHarness, "__init__", capture)
-        with pytest.raises(Built):
-            eval_llada.main(["--tasks", "llada_arith", "--model_args",
-                             "quantization=int8,device_map=auto,max_memory=0:20GiB;1:20GiB;cpu:64GiB"])
-    assert (seen[0]["quantization"], seen[0]["device_map"], seen[0]["max_memory"]) == \
-        ("int8", "auto", "0:20GiB;1:20GiB;cpu:64GiB")
-
-    settings = dict(model_path=varied_checkpoint, batch_size=2, gen_length=16, steps=16, block_length=16)
-    split = LLaDAEvalHarness(device="cuda", device_map="auto", max_memory="cpu:600KB",  # lm-eval's --device default
-                             offload_folder=str(tmp_path), **settings)
+    settings = f"model_path={varied_checkpoint},batch_size=2,gen_length=16,steps=16,block_length=16"
+    split = LLaDAEvalHarness.create_from_arg_string(
+        f"{settings},device_map=auto,max_memory=cpu:600KB;,offload_folder={tmp_path}",
+        {"device": "cuda"})  # lm-eval's --device default: set aside for the device_map
     assert set(split.model.hf_device_map.values()) == {"cpu", "disk"}
-    whole = LLaDAEvalHarness(device="cpu", **settings)
+    whole = LLaDAEvalHarness.create_from_arg_string(f"{settings},device=cpu")
     requests = [Request("What is 2 + 3?", {"until": []}), Request("Hi", {"until": []})]
     assert split.generate_until(requests) == whole.generate_until(requests)
-    quantised = LLaDAEvalHarness(model_path=DEFAULT_MODEL, quantization="int4", device="cpu", batch_size=1,
-                                 gen_length=16, steps=16, block_length=16)
+    quantised = LLaDAEvalHarness.create_from_arg_string(
+        "quantization=int4,device=cpu,batch_size=1,gen_length=16,steps=16,block_length=16")  # the bundled model
     assert type(quantised.model.model.transformer.blocks[0].q_proj).__name__ == "Linear4bit"
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="without accelerate launch"):
-        LLaDAEvalHarness(device_map="auto", **settings)
+        LLaDAEvalHarness.create_from_arg_string(f"{settings},device_map=auto")
 
 
 def test_train_quantised_base_needs_lora(capsys, tmp_path):

@@ -2,9 +2,9 @@
 wall time of generation.
 
 The harness adapters (eval_llada.py for lm-eval, opencompass/llada_opencompass.py for OpenCompass) add every
-generate() call to a SpeedRecord and write it as speed.json beside their scores: lm-eval's results folder under
---output_path, OpenCompass's run folder (work_dir/<time>/). `python eval_speed.py PATH` prints the table of a
-speed.json, or gathers an OpenCompass run folder's per-dataset records into its speed.json first.
+generate() call to a SpeedRecord and write it beside their scores: speed_<date>.json beside lm-eval's
+results_<date>.json, speed.json in OpenCompass's run folder (work_dir/<time>/). `python eval_speed.py PATH` prints
+the table of such a file, or gathers an OpenCompass run folder's per-dataset records into its speed.json first.
 
 Per task: answers; answer_tokens (answers x canvas length, EOS padding included, as generate() fills it);
 forward_calls (model calls); row_forwards (the rows of those calls summed: an answer's own forward passes, a

@@ -4,8 +4,9 @@ For each gen_length (default 64, 256, 512; block 32, steps = gen_length, i.e. th
 step), every mode answers the same held-out arithmetic questions (data/arith_test.jsonl, chat prompts through
 the tokenizer's chat template, final answer parsed by prompting.parse_final_answer from the text before the
 first EoT/EOS). Reported per mode:
-forward passes (model calls) per answer token, answer tokens per second of generate() wall time, speedup over
-the reference mode, peak memory, exact-match accuracy, and the share of rows token-identical to the reference.
+forward passes (model calls) per answer token, row passes per answer token (the rows of those calls: a row whose
+answer is finished leaves the batch), answer tokens per second of generate() wall time, speedup over the reference
+mode, peak memory, exact-match accuracy, and the share of rows token-identical to the reference.
 
   python benchmarks/bench_generate.py                          # the bundled models/llada-tiny-instruct, CPU
   python benchmarks/bench_generate.py --model PATH --questions 40
@@ -142,10 +143,15 @@ def random_8b(device, shrink=False):
 
 
 def run_mode(model, batches, gen_length, block_length, options, ids):
-    """Generate every batch; returns (outputs, wall seconds, process CPU seconds, forward calls, peak bytes)."""
-    calls = [0]
+    """Generate every batch; returns (outputs, wall seconds, process CPU seconds, forward calls, rows over those
+    calls, peak bytes)."""
+    calls, rows = [0], [0]
     cpu_seconds = 0.0
-    handle = model.register_forward_hook(lambda *args: calls.__setitem__(0, calls[0] + 1))
+
+    def count(module, args, output):
+        calls[0] += 1
+        rows[0] += args[0].shape[0]
+    handle = model.register_forward_hook(count)
     outputs, seconds = [], 0.0
     try:
         with PeakMemory(model.device) as memory:
@@ -163,7 +169,7 @@ def run_mode(model, batches, gen_length, block_length, options, ids):
                 outputs.append(out[:, prompt.shape[1]:].cpu())
     finally:
         handle.remove()
-    return outputs, seconds, cpu_seconds, calls[0], memory.bytes
+    return outputs, seconds, cpu_seconds, calls[0], rows[0], memory.bytes
 
 
 def answer_tokens(row, ids):
@@ -180,14 +186,16 @@ def fmt_bytes(n):
 def write_table(results, args, title, path):
     has_accuracy = any(r["accuracy"] is not None for r in results)
     on_cpu = "CPU" in title
-    header = ["gen_length", "mode", "fwd/token", "tokens/s", "speedup"] + (["speedup (CPU s)"] if on_cpu else [])
+    header = ["gen_length", "mode", "fwd/token", "row fwd/token", "tokens/s", "speedup"]
+    header += ["speedup (CPU s)"] if on_cpu else []
     header += ["peak mem"]
     if has_accuracy:
         header += ["accuracy", "= reference"]
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        row = [str(r["gen_length"]), r["mode"], f"{r['forwards_per_token']:.3f}", f"{r['tokens_per_s']:.1f}",
-               f"{r['speedup']:.2f}x"] + ([f"{r['cpu_speedup']:.2f}x"] if on_cpu else []) + [fmt_bytes(r["peak_bytes"])]
+        row = [str(r["gen_length"]), r["mode"], f"{r['forwards_per_token']:.3f}", f"{r['row_forwards_per_token']:.3f}",
+               f"{r['tokens_per_s']:.1f}", f"{r['speedup']:.2f}x"]
+        row += ([f"{r['cpu_speedup']:.2f}x"] if on_cpu else []) + [fmt_bytes(r["peak_bytes"])]
         if has_accuracy:
             row += [f"{100 * r['accuracy']:.1f}% ({r['correct']}/{r['rows']})", f"{100 * r['identical']:.0f}%"]
         lines.append("| " + " | ".join(row) + " |")
@@ -304,10 +312,13 @@ def measure(model, encoded, gen_length, args, mode, options, ids, reference, que
     """One mode at one gen_length: its result row (reference: the reference mode's row and answers, None when
     this is the reference) and its answers."""
     from prompting import parse_final_answer
-    outputs, seconds, cpu_seconds, calls, peak = run_mode(model, encoded, gen_length, args.block_length, options, ids)
+    outputs, seconds, cpu_seconds, calls, row_calls, peak = run_mode(model, encoded, gen_length, args.block_length,
+                                                                     options, ids)
     rows = sum(o.shape[0] for o in outputs)
     result = dict(gen_length=gen_length, mode=mode, options=options, rows=rows, seconds=seconds,
-                  cpu_seconds=cpu_seconds, forward_calls=calls, forwards_per_token=calls / (len(outputs) * gen_length),
+                  cpu_seconds=cpu_seconds, forward_calls=calls, row_forwards=row_calls,
+                  forwards_per_token=calls / (len(outputs) * gen_length),
+                  row_forwards_per_token=row_calls / (rows * gen_length),
                   tokens_per_s=rows * gen_length / seconds, peak_bytes=peak, accuracy=None, correct=None)
     all_out = torch.cat(outputs)
     base, reference_out = reference or (result, all_out)

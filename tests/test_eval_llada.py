@@ -465,3 +465,17 @@ def test_humaneval_scoring_accepts_a_correct_solution():
     doc = utils.load_humaneval()["test"][0]
     assert utils.humaneval_process_results(doc, [doc["canonical_solution"]])["pass@1"] == 1.0
     assert utils.humaneval_process_results(doc, ["    return None\n"])["pass@1"] == 0.0
+
+
+def test_bench_lm_eval_puts_the_modes_side_by_side(model_path, tmp_path):
+    """benchmarks/bench_lm_eval.py (EVAL.md's measurement) runs the reference and the exact fast mode, reads each
+    run's score, answers and speed, and finds the exact mode's answers equal to the reference's."""
+    run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_lm_eval.py"), "--model", model_path, "--limit", "2",
+         "--modes", "exact", "--model-args", "gen_length=32,steps=32,block_length=16,batch_size=2,cut_at_eos=True",
+         "--work", str(tmp_path / "work"), "--out", str(tmp_path), "--tag", "t"], cwd=str(tmp_path))
+    with open(tmp_path / "t.json") as f:
+        rows = {row["mode"]: row for row in json.load(f)["results"]}
+    assert set(rows) == {"reference", "exact"}
+    assert rows["reference"]["forwards_per_token"] == 1.0 and rows["exact"]["forwards_per_token"] <= 1.0
+    assert rows["exact"]["answers_by_doc"] == rows["reference"]["answers_by_doc"]
+    assert "| exact | block_logits=True,early_exit=True |" in (tmp_path / "t.md").read_text()

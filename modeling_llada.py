@@ -432,9 +432,9 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
         model = AutoModel.from_pretrained(path, dtype=dtype, **options)
     except ValueError as error:
         if quantization and "dispatched on the CPU or the disk" in str(error):
-            raise ValueError(f"the device_map puts some {quantization} weights on the CPU or disk next to GPUs "
-                             f"({device_map}, max_memory {max_memory}), which bitsandbytes cannot run; give the GPUs "
-                             f"more max_memory, or load unquantised") from None
+            raise ValueError(f"device_map={device_map!r} offloads some {quantization} weights (to disk, or to the "
+                             f"CPU beside GPUs), which bitsandbytes cannot run; give the devices more max_memory, "
+                             f"or load unquantised") from None
         raise
     vocab = model.config.embedding_size or model.config.vocab_size
     for name in ("mask_token_id", "eos_token_id"):

@@ -419,7 +419,8 @@ def load_model_and_tokenizer(model_name_or_path=None, device=None, dtype=None, a
     dtype = dtype or (torch.float32 if device == "cpu" else torch.bfloat16)
     options = {}
     if device_map is not None:
-        options = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
+        options = dict(device_map=device_map, offload_folder=offload_folder,  # a copy: transformers rewrites it
+                       max_memory=dict(max_memory) if max_memory is not None else None)
     elif quantization:
         options = dict(device_map={"": device})  # bitsandbytes quantises the weights where they are placed
     if quantization:

@@ -464,7 +464,8 @@ def _placement_options(quantization, device, dtype, device_map, max_memory, offl
     moved to the device afterwards)."""
     options = {}
     if device_map is not None:
-        options = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
+        options = dict(device_map=device_map, offload_folder=offload_folder,  # a copy: transformers rewrites it
+                       max_memory=dict(max_memory) if max_memory is not None else None)
     elif quantization:
         options = dict(device_map={"": device})  # bitsandbytes quantises the weights where they are placed
     if quantization:
@@ -483,9 +484,9 @@ def _from_pretrained(path, dtype, options, quantization, device_map, max_memory)
         model = AutoModel.from_pretrained(path, dtype=dtype, **options)
     except ValueError as error:
         if quantization and "dispatched on the CPU or the disk" in str(error):
-            raise ValueError(f"the device_map puts some {quantization} weights on the CPU or disk next to GPUs "
-                             f"({device_map}, max_memory {max_memory}), which bitsandbytes cannot run; give the GPUs "
-                             f"more max_memory, or load unquantised") from None
+            raise ValueError(f"device_map={device_map!r} offloads some {quantization} weights (to disk, or to the "
+                             f"CPU beside GPUs), which bitsandbytes cannot run; give the devices more max_memory, "
+                             f"or load unquantised") from None
         raise
     vocab = model.config.embedding_size or model.config.vocab_size
     for name in ("mask_token_id", "eos_token_id"):

@@ -59,9 +59,9 @@ def measure(args, mode):
         pass
     from tqdm.auto import tqdm
 
-    from data.build_data import parse_final_answer
     from generate import generate
     from modeling_llada import load_model_and_tokenizer
+    from prompting import cut_answer, encode_chat, left_pad, parse_final_answer, special_ids
 
     cuda = args.device.startswith("cuda")
     options = dict(MODES[mode])
@@ -70,34 +70,30 @@ def measure(args, mode):
     before = torch.cuda.memory_allocated() if cuda else resident_bytes()
     model, tokenizer = load_model_and_tokenizer(args.model, device=args.device, **options)
     loaded = torch.cuda.memory_allocated() if cuda else resident_bytes()
-    eos, eot = tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    ids = special_ids(model, tokenizer)
     with open(args.data, encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     rows = rows[:args.questions] if args.questions else rows
-    tokenizer.padding_side = "left"
     correct, seconds, cpu_seconds, tokens = 0, 0.0, 0.0, 0
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     for start in tqdm(range(0, len(rows), args.batch_size), desc=mode, unit="batch"):
         batch = rows[start:start + args.batch_size]
-        texts = [tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}],
-                                               add_generation_prompt=True, tokenize=False) for row in batch]
-        encoded = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
-        prompt = encoded["input_ids"].to(model.device)
+        prompt, attention_mask = left_pad([encode_chat(tokenizer, row["question"]) for row in batch], ids.pad,
+                                          device=model.device)
         if cuda:
             torch.cuda.synchronize()
         wall, cpu = time.perf_counter(), time.process_time()
-        out = generate(model, prompt, attention_mask=encoded["attention_mask"].to(model.device), steps=args.steps,
-                       gen_length=args.gen_length, block_length=args.block_length, mask_id=model.config.mask_token_id,
-                       confidence_eos_eot_inf=True, eos_id=eos, eot_id=eot)
+        out = generate(model, prompt, attention_mask=attention_mask, steps=args.steps, gen_length=args.gen_length,
+                       block_length=args.block_length, mask_id=ids.mask, confidence_eos_eot_inf=True, eos_id=ids.eos,
+                       eot_id=ids.eot)
         if cuda:
             torch.cuda.synchronize()
         seconds += time.perf_counter() - wall
         cpu_seconds += time.process_time() - cpu
         tokens += out.shape[0] * args.gen_length
         for row, answer in zip(batch, out[:, prompt.shape[1]:].cpu()):
-            ends = ((answer == eos) | (answer == eot)).nonzero()
-            text = tokenizer.decode(answer[:int(ends[0])] if len(ends) else answer, skip_special_tokens=True)
+            text = tokenizer.decode(cut_answer(answer, ids.stops), skip_special_tokens=True)
             correct += parse_final_answer(text) == int(row["answer"])
     result = dict(mode=mode, dtype=options["dtype"], quantization=options.get("quantization"),
                   weights_mib=round(model.get_memory_footprint() / MIB, 2), questions=len(rows), correct=correct,

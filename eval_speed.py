@@ -29,9 +29,13 @@ class SpeedRecord:
         self.settings = dict(settings or {})
         self.tasks = {}
 
+    def counts(self, task):
+        """The running counts of a task, zero at first."""
+        return self.tasks.setdefault(task, dict.fromkeys(COUNTS, 0) | {"seconds": 0.0})
+
     def add(self, task, answers, canvas_length, stats, seconds):
         """One generate() call: `answers` rows of `canvas_length` tokens, its `stats` dict, its wall time."""
-        counts = self.tasks.setdefault(task, dict.fromkeys(COUNTS, 0) | {"seconds": 0.0})
+        counts = self.counts(task)
         counts["answers"] += answers
         counts["answer_tokens"] += answers * canvas_length
         counts["forward_calls"] += stats.get("forward_calls", 0)
@@ -42,7 +46,7 @@ class SpeedRecord:
         """Add the counts of `other_tasks` ({task: counts}). Their wall time adds up, or, for processes that ran
         side_by_side, the longest one counts."""
         for task, other in other_tasks.items():
-            counts = self.tasks.setdefault(task, dict.fromkeys(COUNTS, 0) | {"seconds": 0.0})
+            counts = self.counts(task)
             for key in COUNTS:
                 counts[key] += other[key]
             counts["seconds"] = (max if side_by_side else sum)((counts["seconds"], other["seconds"]))
